@@ -1,0 +1,1 @@
+//! The sigchain node: chain, pending pool, miner, peers and the HTTP API.

@@ -1,0 +1,3 @@
+//! `sigscript`: signs a transfer offline.
+
+fn main() {}

@@ -1,0 +1,30 @@
+//! The sigchain wallet: RSA keys, base64 addresses and secrets, and signed transfers, byte-compatible with the seed's Python wallet.
+//!
+//! # Layout
+//!
+//! - [`encoding`]: the canonical text forms (base64 of PyCrypto-style PEM).
+//! - [`Address`]: a canonical public key; verifies signatures.
+//! - [`Wallet`]: a private key; generates, loads, exports the secret, signs.
+//! - [`Transfer`]: sender, recipient, amount and nonce, and the one function
+//!   that builds the signed message.
+//! - [`Amount`], [`Nonce`]: checked whole numbers, JSON integer or digit string.
+//! - [`Signature`]: canonical base64 of a PKCS#1 v1.5 signature over MD5.
+//! - [`WalletError`]: every way input can be wrong.
+//!
+//! The crate has no async and no web code; the node, `sigscript` and the
+//! `wallet` command all use it.
+
+mod address;
+mod amount;
+pub mod encoding;
+mod error;
+mod keys;
+mod signature;
+mod transfer;
+
+pub use address::Address;
+pub use amount::{Amount, Nonce, MAX_SAFE_INTEGER};
+pub use error::WalletError;
+pub use keys::{Wallet, NEW_KEY_BITS};
+pub use signature::Signature;
+pub use transfer::Transfer;

@@ -1,0 +1,89 @@
+//! `Signature`: canonical base64 of a PKCS#1 v1.5 signature.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::encoding::{b64decode, b64encode};
+use crate::WalletError;
+
+/// The longest signature text accepted: base64 of a 4096-bit signature.
+const MAX_SIGNATURE_CHARS: usize = 684;
+
+/// A transfer's signature, as base64 text.
+///
+/// Only canonical base64 is accepted (re-encoding the bytes gives the same
+/// text), so one signature has exactly one text, which makes replay checks by
+/// text sound.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Signature(String);
+
+impl Signature {
+    /// Parses and checks the text form.
+    pub fn parse(text: &str) -> Result<Self, WalletError> {
+        if text.is_empty() {
+            return Err(WalletError::MalformedSignature {
+                reason: "it is empty",
+            });
+        }
+        if text.len() > MAX_SIGNATURE_CHARS {
+            return Err(WalletError::MalformedSignature {
+                reason: "it is longer than a 4096-bit signature",
+            });
+        }
+        let bytes = b64decode(text, "signature")?;
+        if b64encode(&bytes) != text {
+            return Err(WalletError::MalformedSignature {
+                reason: "it is not canonical base64",
+            });
+        }
+        Ok(Signature(text.to_owned()))
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        Signature(b64encode(bytes))
+    }
+
+    pub(crate) fn decode(&self) -> Result<Vec<u8>, WalletError> {
+        b64decode(&self.0, "signature")
+    }
+
+    /// The base64 text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = &self.0[..self.0.len().min(12)];
+        write!(f, "Signature({head}…)")
+    }
+}
+
+impl std::str::FromStr for Signature {
+    type Err = WalletError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Signature::parse(text)
+    }
+}
+
+impl Serialize for Signature {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Signature::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
