@@ -137,12 +137,18 @@ impl<T> Visitor<'_> for WholeNumber<T> {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
         match u64::try_from(v) {
             Ok(v) => self.visit_u64(v),
-            Err(_) => Err(E::custom(format!("{} must not be negative", self.expecting))),
+            Err(_) => Err(E::custom(format!(
+                "{} must not be negative",
+                self.expecting
+            ))),
         }
     }
 
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
-        Err(E::custom(format!("{} must be a whole number", self.expecting)))
+        Err(E::custom(format!(
+            "{} must be a whole number",
+            self.expecting
+        )))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {

@@ -19,7 +19,9 @@ pub enum WalletError {
     #[error("{what} is a {bits}-bit RSA key; keys of 2048 to 4096 bits are accepted")]
     KeySize { what: &'static str, bits: usize },
     /// Decoding and re-encoding the address gives a different string.
-    #[error("address is not in canonical form (base64 of the PEM public key, no trailing newline)")]
+    #[error(
+        "address is not in canonical form (base64 of the PEM public key, no trailing newline)"
+    )]
     NonCanonicalAddress,
     /// The signature is not canonical base64 of the right length for the key.
     #[error("signature is malformed: {reason}")]

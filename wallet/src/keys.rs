@@ -60,10 +60,9 @@ impl Wallet {
     /// Signs raw message bytes: PKCS#1 v1.5 over their MD5 digest.
     pub fn sign_message(&self, message: &[u8]) -> Signature {
         let digest = Md5::digest(message);
-        let bytes = self
-            .key
-            .sign(Pkcs1v15Sign::new::<Md5>(), &digest)
-            .expect("PKCS#1 v1.5 signing of a 16-byte digest with a key of 2048 bits or more cannot fail");
+        let bytes = self.key.sign(Pkcs1v15Sign::new::<Md5>(), &digest).expect(
+            "PKCS#1 v1.5 signing of a 16-byte digest with a key of 2048 bits or more cannot fail",
+        );
         Signature::from_bytes(&bytes)
     }
 }

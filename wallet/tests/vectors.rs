@@ -55,7 +55,8 @@ fn signatures_match_pycryptodome_byte_for_byte() {
         let message = text(case, "message").as_bytes();
         let expected = Signature::parse(text(case, "signature")).unwrap();
         let sender = Address::parse(text(case, "sender")).unwrap();
-        let wallet = signer(&vectors, sender.as_str()).expect("the sender's secret is in the vectors");
+        let wallet =
+            signer(&vectors, sender.as_str()).expect("the sender's secret is in the vectors");
 
         // Raw message level: every valid case, including an amount beyond our range.
         assert_eq!(wallet.sign_message(message), expected);
@@ -68,7 +69,9 @@ fn signatures_match_pycryptodome_byte_for_byte() {
                     sender: sender.clone(),
                     recipient: Address::parse(text(case, "recipient")).unwrap(),
                     amount,
-                    nonce: case.get("nonce").map(|n| n.as_str().unwrap().parse::<Nonce>().unwrap()),
+                    nonce: case
+                        .get("nonce")
+                        .map(|n| n.as_str().unwrap().parse::<Nonce>().unwrap()),
                 };
                 assert_eq!(transfer.message(), message);
                 assert_eq!(wallet.sign(&transfer), expected);
