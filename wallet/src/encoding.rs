@@ -5,7 +5,7 @@ use base64::Engine as _;
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use zeroize::Zeroizing;
 
 use crate::WalletError;
@@ -63,12 +63,35 @@ pub(crate) fn decode_public(text: &str) -> Result<RsaPublicKey, WalletError> {
             expected: "PUBLIC KEY",
         });
     }
-    let key = RsaPublicKey::from_public_key_pem(pem).map_err(|e| WalletError::NotRsaKey {
-        what: WHAT,
-        reason: e.to_string(),
-    })?;
+    let key = match RsaPublicKey::from_public_key_pem(pem) {
+        Ok(key) => key,
+        Err(e) => {
+            // The `rsa` crate refuses moduli above 4096 bits as "malformed";
+            // say what is really wrong when that is the reason.
+            if let Some(bits) = spki_modulus_bits(pem) {
+                check_size(WHAT, bits)?;
+            }
+            return Err(WalletError::NotRsaKey {
+                what: WHAT,
+                reason: e.to_string(),
+            });
+        }
+    };
     check_size(WHAT, key.n().bits())?;
     Ok(key)
+}
+
+/// The modulus size of an RSA `PUBLIC KEY` PEM block, read without the `rsa`
+/// crate's size cap; `None` if it is not such a block.
+fn spki_modulus_bits(pem: &str) -> Option<usize> {
+    use rsa::pkcs8::der::Decode;
+    let (_, document) = rsa::pkcs8::Document::from_pem(pem).ok()?;
+    let spki = rsa::pkcs8::SubjectPublicKeyInfoRef::from_der(document.as_bytes()).ok()?;
+    if spki.algorithm.oid != rsa::pkcs1::ALGORITHM_OID {
+        return None;
+    }
+    let key = rsa::pkcs1::RsaPublicKey::from_der(spki.subject_public_key.as_bytes()?).ok()?;
+    Some(BigUint::from_bytes_be(key.modulus.as_bytes()).bits())
 }
 
 /// The secret text of a private key (PKCS#1 PEM, as PyCrypto's `exportKey()`).
