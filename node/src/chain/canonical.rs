@@ -1,0 +1,192 @@
+//! The canonical byte form of blocks: exactly what CPython's `json.dumps(value, sort_keys=True)` writes.
+//!
+//! This is the one place that turns a value into the bytes a block hash covers.
+//! It is a `serde_json` formatter, so it serves any `Serialize` value: a
+//! `serde_json::Value` (whose maps are ordered by key) and the block types,
+//! whose fields are declared in sorted order (a test checks both agree).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::ser::{CharEscape, Formatter};
+
+/// Writes `value` as CPython's `json.dumps(value, sort_keys=True)` would.
+///
+/// Separators are `", "` and `": "`; strings escape everything outside
+/// printable ASCII as `\uXXXX` (lowercase hex, surrogate pairs above U+FFFF);
+/// floats are written as Python's `repr`.
+pub fn python_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    value
+        .serialize(&mut serializer)
+        .expect("serializing plain data with string keys into memory cannot fail");
+    out
+}
+
+/// A `serde_json` formatter with CPython's `json.dumps` defaults (`ensure_ascii=True`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PythonFormatter;
+
+impl Formatter for PythonFormatter {
+    fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        writer.write_all(python_float_repr(value).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
+
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        // serde_json has already escaped '"', '\\' and C0 controls; everything
+        // else outside ' '..='~' is escaped here, as ensure_ascii does.
+        let mut start = 0;
+        for (at, ch) in fragment.char_indices() {
+            if (' '..='~').contains(&ch) {
+                continue;
+            }
+            writer.write_all(&fragment.as_bytes()[start..at])?;
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            start = at + ch.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: CharEscape,
+    ) -> io::Result<()> {
+        let escaped: &[u8] = match char_escape {
+            CharEscape::Quote => b"\\\"",
+            CharEscape::ReverseSolidus => b"\\\\",
+            CharEscape::Solidus => b"/",
+            CharEscape::Backspace => b"\\b",
+            CharEscape::FormFeed => b"\\f",
+            CharEscape::LineFeed => b"\\n",
+            CharEscape::CarriageReturn => b"\\r",
+            CharEscape::Tab => b"\\t",
+            CharEscape::AsciiControl(byte) => return write!(writer, "\\u{:04x}", byte),
+        };
+        writer.write_all(escaped)
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// Python's `repr(float)`: the shortest digits that round-trip, in fixed
+/// notation for exponents -4..16 and scientific (`1e+16`, `1.5e-05`) outside.
+pub fn python_float_repr(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        }
+        .to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-tripping digits, as Python's repr does.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("LowerExp output of a finite float always has an exponent");
+    let exponent: i32 = exponent
+        .parse()
+        .expect("LowerExp exponent of a finite float is a small integer");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    if !(-4..16).contains(&exponent) {
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.abs());
+    }
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if exponent < 0 {
+        let zeros = "0".repeat((-exponent - 1) as usize);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = exponent as usize + 1;
+    if digits.len() <= int_len {
+        let zeros = "0".repeat(int_len - digits.len());
+        format!("{sign}{digits}{zeros}.0")
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_python_repr() {
+        for (value, repr) in [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (-2.5, "-2.5"),
+            (0.1, "0.1"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-5, "1.5e-05"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (9007199254740992.0, "9007199254740992.0"),
+            (1.2345678901234568e16, "1.2345678901234568e+16"),
+            (1e22, "1e+22"),
+            (1e-300, "1e-300"),
+            (1763769600.123456, "1763769600.123456"),
+        ] {
+            assert_eq!(python_float_repr(value), repr, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_like_ensure_ascii() {
+        let json = python_json("a\"b\\c\n\u{1}\u{7f}é😀/");
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#""a\"b\\c\n\u0001\u007f\u00e9\ud83d\ude00/""#
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Balances and spent signatures derived from the chain, with checked arithmetic and all-or-nothing block application.
+
+use std::collections::{HashMap, HashSet};
+
+use wallet::{Address, Signature};
+
+use crate::chain::{Block, Transaction};
+
+/// What a block did wrong against the ledger; the index is the transaction's position in the block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// The signature already appears earlier in the chain.
+    #[error("transaction {tx}: replay of a signature already in the chain")]
+    Replay { tx: usize },
+    /// The sender's balance at that point does not cover the amount.
+    #[error("transaction {tx}: sender has {balance} coins and cannot pay {amount}")]
+    Overspend {
+        tx: usize,
+        balance: u64,
+        amount: u64,
+    },
+    /// A balance or the supply would overflow 64 bits.
+    #[error("transaction {tx}: balance overflows")]
+    Overflow { tx: usize },
+}
+
+/// Balances and the set of signatures seen, after some prefix of a chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    balances: HashMap<Address, u64>,
+    seen: HashSet<Signature>,
+    minted: u64,
+}
+
+impl Ledger {
+    /// The balance of `address` in the chain.
+    pub fn balance(&self, address: &Address) -> u64 {
+        self.balances.get(address).copied().unwrap_or(0)
+    }
+
+    /// Whether `signature` appears in the chain.
+    pub fn has_seen(&self, signature: &Signature) -> bool {
+        self.seen.contains(signature)
+    }
+
+    /// All coins ever minted by rewards; equals the sum of all balances.
+    pub fn minted(&self) -> u64 {
+        self.minted
+    }
+
+    /// The sum of all balances (for checks; the ledger keeps it equal to `minted`).
+    pub fn total(&self) -> u64 {
+        self.balances.values().sum()
+    }
+
+    /// Applies `block`'s transactions in order, or changes nothing and says which failed.
+    pub fn apply(&mut self, block: &Block) -> Result<(), LedgerError> {
+        // Work on the touched accounts only, then commit, so a rejected block
+        // leaves the ledger as it was.
+        let mut touched: HashMap<&Address, u64> = HashMap::new();
+        let mut new_seen: HashSet<&Signature> = HashSet::new();
+        let mut minted = self.minted;
+        for (tx, transaction) in block.transactions.iter().enumerate() {
+            let amount = transaction.amount().get();
+            match transaction {
+                Transaction::Reward { recipient, .. } => {
+                    minted = minted
+                        .checked_add(amount)
+                        .ok_or(LedgerError::Overflow { tx })?;
+                    self.credit(&mut touched, recipient, amount, tx)?;
+                }
+                Transaction::Signed {
+                    transfer,
+                    signature,
+                } => {
+                    if self.seen.contains(signature) || !new_seen.insert(signature) {
+                        return Err(LedgerError::Replay { tx });
+                    }
+                    let balance = self.current(&touched, &transfer.sender);
+                    let left = balance.checked_sub(amount).ok_or(LedgerError::Overspend {
+                        tx,
+                        balance,
+                        amount,
+                    })?;
+                    touched.insert(&transfer.sender, left);
+                    self.credit(&mut touched, &transfer.recipient, amount, tx)?;
+                }
+            }
+        }
+        for (address, balance) in touched {
+            self.balances.insert(address.clone(), balance);
+        }
+        self.seen.extend(new_seen.into_iter().cloned());
+        self.minted = minted;
+        Ok(())
+    }
+
+    fn current(&self, touched: &HashMap<&Address, u64>, address: &Address) -> u64 {
+        touched
+            .get(address)
+            .copied()
+            .unwrap_or_else(|| self.balance(address))
+    }
+
+    fn credit<'a>(
+        &self,
+        touched: &mut HashMap<&'a Address, u64>,
+        address: &'a Address,
+        amount: u64,
+        tx: usize,
+    ) -> Result<(), LedgerError> {
+        let balance = self
+            .current(touched, address)
+            .checked_add(amount)
+            .ok_or(LedgerError::Overflow { tx })?;
+        touched.insert(address, balance);
+        Ok(())
+    }
+}

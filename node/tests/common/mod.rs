@@ -1,0 +1,94 @@
+//! Shared test fixtures: a few wallets made once, signing, and mining blocks at a low difficulty.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use node::chain::pow::PowTarget;
+use node::chain::{Block, Chain, PreviousHash, Rules, Timestamp, Transaction};
+use wallet::{Address, Amount, Nonce, Transfer, Wallet};
+
+/// Rules for tests: difficulty 2 mines in about 256 tries.
+pub fn rules() -> Rules {
+    Rules::new(2, Amount::new(100).unwrap(), 0.0, 50)
+}
+
+/// Three wallets, generated once per test binary.
+pub fn wallets() -> &'static [Wallet; 3] {
+    static WALLETS: OnceLock<[Wallet; 3]> = OnceLock::new();
+    WALLETS.get_or_init(|| [Wallet::generate(), Wallet::generate(), Wallet::generate()])
+}
+
+pub fn alice() -> &'static Wallet {
+    &wallets()[0]
+}
+
+pub fn bob() -> &'static Wallet {
+    &wallets()[1]
+}
+
+pub fn carol() -> &'static Wallet {
+    &wallets()[2]
+}
+
+/// A signed transfer from `from` to `to`.
+pub fn pay(from: &Wallet, to: &Address, amount: u64, nonce: Option<u64>) -> Transaction {
+    let transfer = Transfer {
+        sender: from.address().clone(),
+        recipient: to.clone(),
+        amount: Amount::new(amount).unwrap(),
+        nonce: nonce.map(|n| Nonce::new(n).unwrap()),
+    };
+    let signature = from.sign(&transfer);
+    Transaction::Signed {
+        transfer,
+        signature,
+    }
+}
+
+/// The reward transaction of a block mined by `miner`.
+pub fn reward(rules: &Rules, miner: &Address) -> Transaction {
+    Transaction::Reward {
+        recipient: miner.clone(),
+        amount: rules.mining_reward,
+    }
+}
+
+/// Mines a block on top of `previous` holding `transactions` then the reward to `miner`.
+pub fn mine_on(
+    previous: &Block,
+    rules: &Rules,
+    transactions: Vec<Transaction>,
+    miner: &Address,
+) -> Block {
+    let proof = PowTarget::after(previous, rules.difficulty)
+        .first_valid_in(0..=u64::MAX)
+        .expect("some proof is valid at a low difficulty");
+    let mut transactions = transactions;
+    transactions.push(reward(rules, miner));
+    Block {
+        index: previous.index + 1,
+        previous_hash: PreviousHash::Hash(previous.hash()),
+        proof,
+        timestamp: Timestamp::now(),
+        transactions,
+    }
+}
+
+/// Mines and appends a block to `chain`.
+pub fn extend(
+    chain: &mut Chain,
+    rules: &Rules,
+    transactions: Vec<Transaction>,
+    miner: &Address,
+) -> Block {
+    let block = mine_on(chain.tip(), rules, transactions, miner);
+    chain
+        .push(block.clone(), rules, now(), true)
+        .expect("a freshly mined block is valid");
+    block
+}
+
+/// This machine's clock, in seconds.
+pub fn now() -> f64 {
+    Timestamp::now().as_secs_f64()
+}
