@@ -1,1 +1,12 @@
 //! The sigchain node: chain, pending pool, miner, peers and the HTTP API.
+pub mod api;
+pub mod chain;
+pub mod config;
+pub mod ledger;
+pub mod miner;
+pub mod peers;
+pub mod pool;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod store;

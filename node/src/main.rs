@@ -1,6 +1,50 @@
-//! The `node` binary (filled by the node server issue).
+//! The `node` binary: parse flags, load settings, open the data directory, serve the API.
 
-fn main() {
-    eprintln!("node: not built yet");
-    std::process::exit(1);
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use node::config::{Args, Config};
+use node::server;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("node: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = Config::load_from_process(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = server::listen(&config)?;
+        let summary = config.summary();
+        let node = server::open(config)?;
+        tracing::info!("settings:\n{summary}");
+        tracing::info!(address = %node.address(), "node wallet address");
+        let addr = server::local_addr(&listener)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(%addr, "listening");
+        // One line on stdout, for scripts and tests that start a node on port 0.
+        println!("sigchain node listening on http://{addr}");
+        server::serve(node, listener).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
 }

@@ -1,0 +1,66 @@
+//! The one mapping from errors to HTTP responses: a status and a JSON `{"error": "..."}` body.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::pool::AdmitError;
+use crate::service::NodeError;
+
+/// An error answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request was malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Caller not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such route (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Route exists, method does not (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Body over the configured limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// What the node said.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl ApiError {
+    /// A 400 naming what was wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest(message.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Node(error) => match error {
+                NodeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                NodeError::Admit(AdmitError::Full { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+                NodeError::Admit(AdmitError::Reward) => StatusCode::BAD_REQUEST,
+                NodeError::Admit(_) => StatusCode::CONFLICT,
+                NodeError::Peer(_) => StatusCode::BAD_REQUEST,
+                NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                NodeError::Store(_) | NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        HttpResponse::build(status).json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

@@ -1,0 +1,251 @@
+//! The request handlers: parse and check input, call the node, shape the seed's JSON answers.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use wallet::{Address, Amount, Nonce, Signature, Transfer};
+
+use super::ApiError;
+use crate::chain::{Transaction, REWARD_SENDER};
+use crate::service::Node;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// `GET /chain`: the whole chain.
+pub async fn chain(node: web::Data<Node>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(node.chain_json())
+}
+
+/// `GET /transactions`: the pending pool, oldest first.
+pub async fn transactions(node: web::Data<Node>) -> HttpResponse {
+    let body = node.with_state(|state| {
+        let pool: Vec<&Transaction> = state.pool().iter().collect();
+        json!({ "transactions": pool, "length": pool.len() })
+    });
+    HttpResponse::Ok().json(body)
+}
+
+/// `POST /transactions/new`: admits a signed transfer.
+pub async fn new_transaction(node: web::Data<Node>, payload: web::Payload) -> Result<HttpResponse> {
+    let limit = node.config().node.max_body_bytes;
+    let object = json_object(&read_body(payload, limit).await?)?;
+    let transaction = parse_transfer(&object)?;
+    let index = node.submit(transaction).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "message": format!("Transaction will be added to Block {index}")
+    })))
+}
+
+/// `GET /mine`: mines one block paying the reward to this node.
+pub async fn mine(node: web::Data<Node>) -> Result<HttpResponse> {
+    let block = node.mine().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "message": "New Block Created",
+        "index": block.index,
+        "transactions": block.transactions,
+        "proof": block.proof,
+        "previous_hash": block.previous_hash,
+    })))
+}
+
+/// `GET /nodes`: the registered peers.
+pub async fn nodes(node: web::Data<Node>) -> HttpResponse {
+    let peers = node.peers();
+    HttpResponse::Ok().json(json!({ "nodes": peers, "length": peers.len() }))
+}
+
+/// `POST /nodes/register`: adds peers, all or none.
+pub async fn register(node: web::Data<Node>, payload: web::Payload) -> Result<HttpResponse> {
+    let limit = node.config().node.max_body_bytes;
+    let object = json_object(&read_body(payload, limit).await?)?;
+    let entries = match object.get("nodes") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad_request(
+                "Error: Please supply a valid list of nodes (missing field: nodes)",
+            ))
+        }
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(ApiError::bad_request("nodes must be a list of addresses")),
+    };
+    if entries.is_empty() {
+        return Err(ApiError::bad_request("nodes must not be empty"));
+    }
+    let entries = entries
+        .iter()
+        .enumerate()
+        .map(|(at, entry)| {
+            entry.as_str().map(str::to_owned).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "nodes[{at}] must be a string like \"http://host:port\""
+                ))
+            })
+        })
+        .collect::<Result<Vec<String>>>()?;
+    let all = node.register(&entries).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "message": "New nodes have been added",
+        "total_nodes": all,
+    })))
+}
+
+/// `GET /nodes/resolve`: consensus with every peer.
+pub async fn resolve(node: web::Data<Node>) -> Result<HttpResponse> {
+    let resolution = node.resolve().await?;
+    let chain: Value = serde_json::from_slice::<Value>(&node.chain_json())
+        .map(|mut body| body["chain"].take())
+        .expect("the node's own chain JSON parses");
+    let mut body = if resolution.replaced {
+        json!({ "message": "Our chain was replaced", "new_chain": chain })
+    } else {
+        json!({ "message": "Our chain is authoritative", "chain": chain })
+    };
+    body["peers"] = json!(resolution.peers);
+    body["returned"] = json!(resolution.returned);
+    body["dropped"] = json!(resolution.dropped);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /secret`: the node's secret, for loopback callers only.
+pub async fn secret(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let loopback = req.peer_addr().is_some_and(|addr| addr.ip().is_loopback());
+    if !loopback {
+        return Err(ApiError::Forbidden(
+            "the secret is only given to callers on this machine (loopback)".into(),
+        ));
+    }
+    let secret = node.secret();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "secret": secret.as_str() })))
+}
+
+#[derive(Deserialize)]
+pub struct BalanceQuery {
+    address: Option<String>,
+}
+
+/// `GET /balance?address=...`: a balance in the chain and what is pending out.
+pub async fn balance(
+    node: web::Data<Node>,
+    query: web::Query<BalanceQuery>,
+) -> Result<HttpResponse> {
+    let text = query
+        .address
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("missing query parameter: address"))?;
+    let address = Address::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("address is not valid: {e}")))?;
+    Ok(HttpResponse::Ok().json(balance_body(&node, &address)))
+}
+
+/// `GET /wallet`: this node's address and balance.
+pub async fn wallet(node: web::Data<Node>) -> HttpResponse {
+    HttpResponse::Ok().json(balance_body(&node, node.address()))
+}
+
+fn balance_body(node: &Node, address: &Address) -> Value {
+    let (balance, pending) = node.with_state(|state| state.balance(address));
+    json!({
+        "address": address,
+        "balance": balance,
+        "pending": pending,
+        "available": balance - pending,
+    })
+}
+
+/// `GET /health`: liveness and a summary.
+pub async fn health(node: web::Data<Node>) -> HttpResponse {
+    let (length, pending) = node.with_state(|s| (s.chain().len(), s.pool().len()));
+    let (_, tip) = node.tip();
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "length": length,
+        "tip": tip,
+        "pending": pending,
+        "peers": node.peers().len(),
+    }))
+}
+
+/// Reads the request body, refusing more than `limit` bytes with a 413.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut> {
+    let too_large = || ApiError::TooLarge(format!("request body is larger than {limit} bytes"));
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parses a body that must be a JSON object.
+fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "request body is empty; expected a JSON object",
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// Reads a submitted transfer: the seed's four fields plus an optional nonce.
+/// Unknown fields are ignored (and not stored: the signature does not cover them).
+fn parse_transfer(object: &Map<String, Value>) -> Result<Transaction> {
+    let missing: Vec<&str> = ["sender", "recipient", "amount", "signature"]
+        .into_iter()
+        .filter(|field| object.get(*field).is_none_or(Value::is_null))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Missing values: {}",
+            missing.join(", ")
+        )));
+    }
+    let text = |field: &str| -> Result<&str> {
+        object[field]
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request(format!("{field} must be a string")))
+    };
+    let sender = text("sender")?;
+    if sender == REWARD_SENDER {
+        return Err(ApiError::bad_request(
+            "sender \"0\" is reserved for mining rewards",
+        ));
+    }
+    let sender = Address::parse(sender)
+        .map_err(|e| ApiError::bad_request(format!("sender is not a valid address: {e}")))?;
+    let recipient = Address::parse(text("recipient")?)
+        .map_err(|e| ApiError::bad_request(format!("recipient is not a valid address: {e}")))?;
+    let amount = Amount::deserialize(&object["amount"])
+        .map_err(|e| ApiError::bad_request(format!("amount is not valid: {e}")))?;
+    let nonce = match object.get("nonce") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            Nonce::deserialize(value)
+                .map_err(|e| ApiError::bad_request(format!("nonce is not valid: {e}")))?,
+        ),
+    };
+    let signature = Signature::parse(text("signature")?)
+        .map_err(|e| ApiError::bad_request(format!("signature is not valid: {e}")))?;
+    Ok(Transaction::Signed {
+        transfer: Transfer {
+            sender,
+            recipient,
+            amount,
+            nonce,
+        },
+        signature,
+    })
+}

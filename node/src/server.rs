@@ -1,0 +1,161 @@
+//! Starting and stopping a node: open the data directory, check what is stored, listen, serve until a signal.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::{App, HttpServer};
+
+use crate::api;
+use crate::chain::{Rules, Timestamp};
+use crate::config::Config;
+use crate::peers::{PeerAddr, PeerRegistry};
+use crate::service::Node;
+use crate::state::State;
+use crate::store::{self, NetworkId, Op, Store};
+
+/// Why the node could not start. Each message names the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be opened, is in use, or holds damaged data.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The stored chain breaks a rule of this network.
+    #[error("{file} holds a chain this node refuses: {error}")]
+    InvalidChain {
+        file: String,
+        error: crate::chain::ValidationError,
+    },
+    /// Stored or configured peers do not fit.
+    #[error("peers: {0}")]
+    Peers(#[from] crate::peers::PeerError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {address}: {error}")]
+    Listen {
+        address: String,
+        error: std::io::Error,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The consensus rules a configuration describes.
+pub fn rules(config: &Config) -> Rules {
+    let chain = &config.chain;
+    Rules::new(
+        chain.difficulty,
+        chain.mining_reward,
+        chain.genesis_timestamp,
+        chain.max_block_transactions,
+    )
+}
+
+/// Opens the data directory and restores a checked node from it.
+pub fn open(config: Config) -> Result<Node, StartError> {
+    let rules = rules(&config);
+    let dir = config.node.data_dir.clone();
+    let network = NetworkId {
+        genesis: rules.genesis_hash,
+        difficulty: rules.difficulty,
+    };
+    let (store, loaded) = Store::open(&dir, &network, &rules.genesis)?;
+    let wallet = store::load_or_create_wallet(&dir)?;
+    let file = store.path().display().to_string();
+
+    let now = Timestamp::now().as_secs_f64();
+    let (state, dropped) =
+        State::restore(rules, config.node.max_pool, loaded.blocks, loaded.pool, now).map_err(
+            |error| StartError::InvalidChain {
+                file: file.clone(),
+                error,
+            },
+        )?;
+    let mut ops = Vec::new();
+    if !dropped.is_empty() {
+        for (transaction, reason) in &dropped {
+            tracing::warn!(signature = ?transaction.signature(), %reason, "a stored pending transfer no longer fits the chain");
+        }
+        ops.push(Op::RemovePending(
+            dropped
+                .iter()
+                .filter_map(|(t, _)| t.signature().cloned())
+                .collect(),
+        ));
+    }
+
+    let stored: Vec<PeerAddr> = loaded
+        .peers
+        .iter()
+        .map(|p| PeerAddr::parse(p))
+        .collect::<Result<_, _>>()?;
+    let stored_count = stored.len();
+    let peers = PeerRegistry::from_peers(
+        stored
+            .into_iter()
+            .chain(config.peers.initial_peers.iter().cloned()),
+        config.peers.max_peers,
+    )?;
+    if peers.len() != stored_count {
+        ops.push(Op::SetPeers(
+            peers.list().iter().map(|p| p.as_str().to_owned()).collect(),
+        ));
+    }
+    if !ops.is_empty() {
+        store.write(ops)?;
+    }
+    Node::new(config, wallet, store, state, peers).map_err(|e| StartError::Other(e.to_string()))
+}
+
+/// Binds the configured address.
+pub fn listen(config: &Config) -> Result<TcpListener, StartError> {
+    let address = config.node.bind_address();
+    TcpListener::bind(&address).map_err(|error| StartError::Listen { address, error })
+}
+
+/// Serves the API on `listener` until SIGINT or SIGTERM, then stops
+/// gracefully: no new connections, in-flight requests finish (a running proof
+/// search is cancelled and its `/mine` answers 503), and the store commits
+/// everything already submitted.
+pub async fn serve(node: Node, listener: TcpListener) -> std::io::Result<()> {
+    let app_node = node.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap_fn(api::log_request)
+            .configure(api::configure(app_node.clone()))
+    })
+    .listen(listener)?
+    // actix stops at once on SIGINT; we handle both signals to finish in-flight work.
+    .disable_signals()
+    .shutdown_timeout(30)
+    .run();
+    let handle = server.handle();
+    let signal_node = node.clone();
+    tokio::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "stopping: finishing in-flight requests");
+        signal_node.stop();
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and names the one that came.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the node gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// The address a listener is bound to, for the start-up line.
+pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}
