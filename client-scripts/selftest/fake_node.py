@@ -2,7 +2,7 @@
 """fake_node.py: a stand-in sigchain node with canned answers, for testing the bash clients alone.
 
 Takes the node's flags (--port, --host, --data-dir; --port 0 picks a free
-port, written to $FAKE_PORTFILE). Every request is appended as one JSON line
+port, written to $FAKE_PORTFILE; the pid goes to $FAKE_PIDFILE). Every request is appended as one JSON line
 to $FAKE_REQLOG (or DATA_DIR/requests.log). Behaviour switches (environment):
 FAKE_FAIL_START (exit at once), FAKE_HANG (never listen), FAKE_IGNORE_TERM,
 FAKE_MINE_SLEEP (seconds), FAKE_SECRET_FORBIDDEN (403 on /secret).
@@ -118,6 +118,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer((host, port), Handler)
+if os.environ.get("FAKE_PIDFILE"):
+    # Our own pid: the python3 on PATH may be a wrapper that forks.
+    with open(os.environ["FAKE_PIDFILE"], "w") as f:
+        f.write(str(os.getpid()))
 if os.environ.get("FAKE_PORTFILE"):
     with open(os.environ["FAKE_PORTFILE"], "w") as f:
         f.write(str(server.server_address[1]))
