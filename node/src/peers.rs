@@ -1,0 +1,745 @@
+//! Peers on the network side: their addresses, the registry of known peers, and fetching their chains with bounded time and size.
+//!
+//! Deciding whether a fetched chain is valid, and adopting it, is consensus
+//! work done by the chain core; this module only guarantees that asking peers
+//! never hangs past its timeout, never reads more than its size cap, and
+//! reports each peer's failure as one short phrase.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// The longest peer entry accepted, in bytes, before any parsing.
+pub const MAX_ADDR_LEN: usize = 255;
+
+/// How a peer entry (`http://host:port`, `http://host:port/` or `host:port`) is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrProblem {
+    /// Nothing was given.
+    #[error("is empty")]
+    Empty,
+    /// Longer than [`MAX_ADDR_LEN`].
+    #[error("is {len} bytes long; at most 255 are allowed")]
+    TooLong {
+        /// The entry's length in bytes.
+        len: usize,
+    },
+    /// Spaces, tabs, newlines or other control characters anywhere in it.
+    #[error("contains whitespace or control characters")]
+    Whitespace,
+    /// `https://`: peers talk plain HTTP.
+    #[error("uses https://, but peers speak plain HTTP: write http://host:port or host:port")]
+    Https,
+    /// A scheme other than `http://`.
+    #[error("uses the scheme `{0}`; only http:// is supported")]
+    Scheme(String),
+    /// `user:password@` before the host.
+    #[error("contains a user name or password (`@`); give only host:port")]
+    UserInfo,
+    /// Anything after `host:port` other than one `/`.
+    #[error("has a path; give only http://host:port")]
+    Path,
+    /// A `?query`.
+    #[error("has a query (`?`); give only http://host:port")]
+    Query,
+    /// A `#fragment`.
+    #[error("has a fragment (`#`); give only http://host:port")]
+    Fragment,
+    /// No host before the port.
+    #[error("has no host; write host:port")]
+    MissingHost,
+    /// No `:port` after the host.
+    #[error("has no port; write host:port")]
+    MissingPort,
+    /// The port is not a number from 1 to 65535.
+    #[error("port `{0}` is not a number from 1 to 65535")]
+    BadPort(String),
+    /// The host is neither an IP address nor a valid host name.
+    #[error("host `{0}` is not a valid host name or IP address")]
+    BadHost(String),
+    /// An IPv6 address without brackets, so its colons are ambiguous.
+    #[error("an IPv6 address must be written in brackets, like [::1]:5000")]
+    Ipv6NeedsBrackets,
+}
+
+/// Why registering peers failed. Nothing is registered when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// One entry is not a peer address.
+    #[error("invalid peer address {}: {problem}", quote_entry(entry))]
+    Invalid {
+        /// The entry as given (may be long; the message shortens it).
+        entry: String,
+        /// What is wrong with it.
+        problem: AddrProblem,
+    },
+    /// Adding the new peers would exceed the configured cap.
+    #[error("too many peers: {known} known and {adding} new would exceed the limit of {max}")]
+    TooMany {
+        /// Peers already registered.
+        known: usize,
+        /// Distinct new peers in the request.
+        adding: usize,
+        /// The cap (`peers.max_peers`).
+        max: usize,
+    },
+}
+
+/// Quotes an entry for an error message, shortened so a huge entry cannot flood a log or a response.
+fn quote_entry(entry: &str) -> String {
+    const SHOWN: usize = 64;
+    if entry.chars().count() <= SHOWN {
+        format!("{entry:?}")
+    } else {
+        let head: String = entry.chars().take(SHOWN).collect();
+        format!("{head:?}... ({} bytes)", entry.len())
+    }
+}
+
+/// A peer's address in the canonical `host:port` form the seed stores
+/// (`[v6]:port` for IPv6 addresses; host names in lower case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerAddr {
+    text: String,
+    port: u16,
+}
+
+impl PeerAddr {
+    /// Parses `http://host:port`, `http://host:port/` or `host:port`.
+    pub fn parse(entry: &str) -> Result<PeerAddr, PeerError> {
+        parse_addr(entry).map_err(|problem| PeerError::Invalid {
+            entry: entry.to_owned(),
+            problem,
+        })
+    }
+
+    /// The canonical `host:port` text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The host part (`[::1]` keeps its brackets).
+    pub fn host(&self) -> &str {
+        let digits = self.port.to_string().len();
+        &self.text[..self.text.len() - digits - 1]
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://host:port` followed by `path` (which should start with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.text, path)
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for PeerAddr {
+    type Err = PeerError;
+
+    fn from_str(entry: &str) -> Result<Self, Self::Err> {
+        PeerAddr::parse(entry)
+    }
+}
+
+impl Serialize for PeerAddr {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerAddr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PeerAddr::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_addr(entry: &str) -> Result<PeerAddr, AddrProblem> {
+    if entry.is_empty() {
+        return Err(AddrProblem::Empty);
+    }
+    if entry.len() > MAX_ADDR_LEN {
+        return Err(AddrProblem::TooLong { len: entry.len() });
+    }
+    if entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AddrProblem::Whitespace);
+    }
+    let rest = match entry.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
+            return Err(AddrProblem::Https)
+        }
+        Some((scheme, _)) => return Err(AddrProblem::Scheme(scheme.chars().take(16).collect())),
+        None => entry,
+    };
+    // The authority ends at the first `/`, `?` or `#`, as in a URL.
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if !tail.is_empty() && tail != "/" {
+        let after_slash = tail.strip_prefix('/').unwrap_or(tail);
+        return Err(match after_slash.chars().next() {
+            Some('?') => AddrProblem::Query,
+            Some('#') => AddrProblem::Fragment,
+            _ => AddrProblem::Path,
+        });
+    }
+    if authority.contains('@') {
+        return Err(AddrProblem::UserInfo);
+    }
+    if authority.is_empty() {
+        return Err(AddrProblem::MissingHost);
+    }
+    let (host, port_text) = split_host_port(authority)?;
+    let port = parse_port(port_text)?;
+    let text = format!("{host}:{port}");
+    Ok(PeerAddr { text, port })
+}
+
+/// Splits `host:port` or `[v6]:port`, returning the canonical host text.
+fn split_host_port(authority: &str) -> Result<(String, &str), AddrProblem> {
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        let (inside, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| AddrProblem::BadHost(authority.to_owned()))?;
+        let ip =
+            Ipv6Addr::from_str(inside).map_err(|_| AddrProblem::BadHost(format!("[{inside}]")))?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => port,
+            None if after.is_empty() => return Err(AddrProblem::MissingPort),
+            None => return Err(AddrProblem::BadHost(authority.to_owned())),
+        };
+        return Ok((format!("[{ip}]"), port));
+    }
+    let (host, port) = authority.rsplit_once(':').ok_or(AddrProblem::MissingPort)?;
+    if host.contains(':') {
+        return Err(AddrProblem::Ipv6NeedsBrackets);
+    }
+    if host.is_empty() {
+        return Err(AddrProblem::MissingHost);
+    }
+    Ok((canonical_host(host)?, port))
+}
+
+fn parse_port(text: &str) -> Result<u16, AddrProblem> {
+    if text.is_empty() {
+        return Err(AddrProblem::MissingPort);
+    }
+    let bad = || AddrProblem::BadPort(text.chars().take(16).collect());
+    if text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(bad()),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// Checks a host name or IPv4 address (no brackets, no port) and returns it
+/// in canonical form: lower case, IPv4 as dotted decimal.
+///
+/// Host names follow the DNS label rules (letters, digits, `-`, at most 63
+/// bytes a label, 253 in all), also allowing `_`, which container and compose
+/// service names use.
+pub(crate) fn canonical_host(host: &str) -> Result<String, AddrProblem> {
+    let bad = || AddrProblem::BadHost(host.chars().take(64).collect());
+    if let Ok(ip) = Ipv4Addr::from_str(host) {
+        return Ok(ip.to_string());
+    }
+    // Something like 1.2.3.999 is a broken IPv4 address, not a host name.
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(bad());
+    }
+    if host.is_empty() || host.len() > 253 {
+        return Err(bad());
+    }
+    for label in host.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// The known peers, in the order they were first registered, at most `max_peers` of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRegistry {
+    peers: Vec<PeerAddr>,
+    /// Mirrors `peers` so a large registration does not cost a quadratic scan.
+    known: HashSet<PeerAddr>,
+    max_peers: usize,
+}
+
+impl PeerRegistry {
+    /// An empty registry holding at most `max_peers` peers.
+    pub fn new(max_peers: usize) -> PeerRegistry {
+        PeerRegistry {
+            peers: Vec::new(),
+            known: HashSet::new(),
+            max_peers,
+        }
+    }
+
+    /// A registry holding `peers` (duplicates dropped, order kept), for
+    /// loading the configured or stored list. Fails if they exceed the cap.
+    pub fn from_peers(
+        peers: impl IntoIterator<Item = PeerAddr>,
+        max_peers: usize,
+    ) -> Result<PeerRegistry, PeerError> {
+        let mut registry = PeerRegistry::new(max_peers);
+        let fresh = registry.fresh(peers);
+        registry.add(fresh)?;
+        Ok(registry)
+    }
+
+    /// Registers every entry (`http://host:port`, `http://host:port/` or
+    /// `host:port`), all or nothing: if one entry is invalid or the cap would
+    /// be exceeded, nothing is added. Returns the peers that were new, in order;
+    /// entries already known are accepted and not repeated.
+    pub fn register<S: AsRef<str>>(&mut self, entries: &[S]) -> Result<Vec<PeerAddr>, PeerError> {
+        let parsed = entries
+            .iter()
+            .map(|entry| PeerAddr::parse(entry.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fresh = self.fresh(parsed);
+        self.add(fresh.clone())?;
+        Ok(fresh)
+    }
+
+    /// The peers not yet known, without duplicates, in order.
+    fn fresh(&self, peers: impl IntoIterator<Item = PeerAddr>) -> Vec<PeerAddr> {
+        let mut seen = HashSet::new();
+        peers
+            .into_iter()
+            .filter(|peer| !self.known.contains(peer) && seen.insert(peer.clone()))
+            .collect()
+    }
+
+    /// Adds peers known to be new, if they fit under the cap.
+    fn add(&mut self, fresh: Vec<PeerAddr>) -> Result<(), PeerError> {
+        if self.peers.len() + fresh.len() > self.max_peers {
+            return Err(PeerError::TooMany {
+                known: self.peers.len(),
+                adding: fresh.len(),
+                max: self.max_peers,
+            });
+        }
+        self.known.extend(fresh.iter().cloned());
+        self.peers.extend(fresh);
+        Ok(())
+    }
+
+    /// The known peers, in registration order.
+    pub fn list(&self) -> &[PeerAddr] {
+        &self.peers
+    }
+
+    /// Whether `peer` is registered.
+    pub fn contains(&self, peer: &PeerAddr) -> bool {
+        self.known.contains(peer)
+    }
+
+    /// How many peers are registered.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether no peer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// The cap on registered peers.
+    pub fn max_peers(&self) -> usize {
+        self.max_peers
+    }
+}
+
+/// Why one peer's chain could not be fetched. `Display` is a short phrase for a per-peer report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// No HTTP answer: connection refused, reset, closed, or the name did not resolve.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No complete answer within the timeout.
+    #[error("timed out after {} ms", after.as_millis())]
+    TimedOut {
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The answer is (or announced itself as) larger than the cap.
+    #[error("answer larger than {limit} bytes")]
+    TooLarge {
+        /// The cap (`peers.max_chain_bytes`).
+        limit: usize,
+    },
+    /// An HTTP status other than 200.
+    #[error("answered HTTP status {0}")]
+    HttpStatus(u16),
+    /// The answer is not `{"chain": [...], "length": n}` with `n` the chain's length.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+}
+
+/// The HTTP client for talking to peers: plain HTTP, no proxy taken from
+/// the environment (peers are addressed directly), no redirects (a peer must
+/// answer for itself), a connect timeout, and a `sigchain-node` user agent.
+pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("sigchain-node/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Asks `peer` for its chain (`GET http://peer/chain`) and returns the blocks,
+/// unchecked.
+///
+/// The whole exchange (connect, headers, body, parsing) is bounded by
+/// `timeout`, and at most `max_bytes` of body are read: a `Content-Length`
+/// over the cap is refused before reading, and a body without one is
+/// abandoned as soon as it passes the cap.
+pub async fn fetch_chain(
+    client: &reqwest::Client,
+    peer: &PeerAddr,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Vec<Value>, FetchError> {
+    match tokio::time::timeout(timeout, fetch_unbounded(client, peer, timeout, max_bytes)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(FetchError::TimedOut { after: timeout }),
+    }
+}
+
+async fn fetch_unbounded(
+    client: &reqwest::Client,
+    peer: &PeerAddr,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Vec<Value>, FetchError> {
+    let mut response = client
+        .get(peer.url("/chain"))
+        .send()
+        .await
+        .map_err(|e| request_error(&e, timeout))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(FetchError::HttpStatus(status));
+    }
+    let too_large = FetchError::TooLarge { limit: max_bytes };
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > max_bytes as u64) {
+        return Err(too_large);
+    }
+    // Reserve what the peer announced (already known to be under the cap),
+    // never more, so a lying header cannot make us allocate the cap up front.
+    let mut body = Vec::with_capacity(announced.map_or(0, |len| len as usize));
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(FetchError::Malformed(format!(
+                    "answer cut off: {}",
+                    root_cause(&e)
+                )))
+            }
+        };
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    // Parsing up to the cap (tens of MB) is CPU work: keep it off the async
+    // workers so other requests and other peers' fetches go on meanwhile.
+    tokio::task::spawn_blocking(move || parse_chain(&body))
+        .await
+        .map_err(|e| FetchError::Malformed(format!("parsing stopped: {e}")))?
+}
+
+/// Checks the shape `{"chain": [...], "length": n}` with `n` equal to the number of blocks.
+pub fn parse_chain(body: &[u8]) -> Result<Vec<Value>, FetchError> {
+    let malformed = |reason: String| FetchError::Malformed(reason);
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| malformed(format!("not JSON ({e})")))?;
+    let Value::Object(mut object) = value else {
+        return Err(malformed("not a JSON object".into()));
+    };
+    let length = match object.get("length") {
+        None => return Err(malformed("`length` is missing".into())),
+        Some(length) => length
+            .as_u64()
+            .ok_or_else(|| malformed(format!("`length` is not a whole number: {length}")))?,
+    };
+    let chain = match object.remove("chain") {
+        None => return Err(malformed("`chain` is missing".into())),
+        Some(Value::Array(chain)) => chain,
+        Some(_) => return Err(malformed("`chain` is not a list".into())),
+    };
+    if length != chain.len() as u64 {
+        return Err(malformed(format!(
+            "`length` says {length} but the chain has {} blocks",
+            chain.len()
+        )));
+    }
+    Ok(chain)
+}
+
+/// Turns a failed request into a report: a timeout, or no HTTP answer.
+fn request_error(e: &reqwest::Error, timeout: Duration) -> FetchError {
+    if e.is_timeout() {
+        // Only the client's connect timeout can fire here, and it is no
+        // longer than the whole-fetch timeout in practice: report that one.
+        return FetchError::TimedOut { after: timeout };
+    }
+    FetchError::Unreachable(root_cause(e))
+}
+
+/// The innermost error's message (such as "Connection refused (os error 111)"),
+/// which says more than reqwest's "error sending request for url".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    if text.is_empty() {
+        e.to_string()
+    } else {
+        text
+    }
+}
+
+/// Asks every peer at once and returns one result per peer, in the order
+/// given. Each peer gets `timeout` for everything, parsing included, and
+/// they run concurrently, so the whole call returns a moment after `timeout`
+/// at the latest, whatever the peers do.
+pub async fn fetch_all(
+    client: &reqwest::Client,
+    peers: &[PeerAddr],
+    timeout: Duration,
+    max_bytes: usize,
+) -> Vec<(PeerAddr, Result<Vec<Value>, FetchError>)> {
+    let fetches = peers.iter().map(|peer| async move {
+        (
+            peer.clone(),
+            fetch_chain(client, peer, timeout, max_bytes).await,
+        )
+    });
+    futures_util::future::join_all(fetches).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(entry: &str) -> String {
+        match PeerAddr::parse(entry) {
+            Ok(addr) => addr.as_str().to_owned(),
+            Err(e) => panic!("{entry:?} should parse: {e}"),
+        }
+    }
+
+    fn problem(entry: &str) -> AddrProblem {
+        match PeerAddr::parse(entry) {
+            Ok(addr) => panic!("{entry:?} should be rejected, got {addr}"),
+            Err(PeerError::Invalid { problem, .. }) => problem,
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn accepts_the_seed_forms_and_stores_host_port() {
+        assert_eq!(ok("http://localhost:5000"), "localhost:5000");
+        assert_eq!(ok("http://localhost:5000/"), "localhost:5000");
+        assert_eq!(ok("localhost:5000"), "localhost:5000");
+        assert_eq!(ok("HTTP://Node-1.Example.com:80"), "node-1.example.com:80");
+        assert_eq!(ok("127.0.0.1:65535"), "127.0.0.1:65535");
+        assert_eq!(ok("http://192.168.0.10:5001"), "192.168.0.10:5001");
+        assert_eq!(ok("node_a:1"), "node_a:1");
+    }
+
+    #[test]
+    fn accepts_bracketed_ipv6_in_canonical_form() {
+        assert_eq!(ok("[::1]:5000"), "[::1]:5000");
+        assert_eq!(ok("http://[0:0:0:0:0:0:0:1]:5000/"), "[::1]:5000");
+        let addr = PeerAddr::parse("[fe80::1]:7").unwrap();
+        assert_eq!(addr.host(), "[fe80::1]");
+        assert_eq!(addr.port(), 7);
+        assert_eq!(addr.url("/chain"), "http://[fe80::1]:7/chain");
+    }
+
+    #[test]
+    fn rejects_each_kind_of_bad_entry() {
+        use AddrProblem::*;
+        assert_eq!(problem(""), Empty);
+        assert_eq!(
+            problem(&format!("{}:1", "a".repeat(300))),
+            TooLong { len: 302 }
+        );
+        assert_eq!(problem(" localhost:5000"), Whitespace);
+        assert_eq!(problem("localhost:5000\n"), Whitespace);
+        assert_eq!(problem("local host:5000"), Whitespace);
+        assert_eq!(problem("https://localhost:5000"), Https);
+        assert_eq!(problem("ftp://localhost:5000"), Scheme("ftp".into()));
+        assert_eq!(problem("http://user:pw@localhost:5000"), UserInfo);
+        assert_eq!(problem("http://localhost:5000/chain"), Path);
+        assert_eq!(problem("localhost:5000//"), Path);
+        assert_eq!(problem("localhost:5000?x=1"), Query);
+        assert_eq!(problem("localhost:5000/?x=1"), Query);
+        assert_eq!(problem("localhost:5000#top"), Fragment);
+        assert_eq!(problem("http://"), MissingHost);
+        assert_eq!(problem(":5000"), MissingHost);
+        assert_eq!(problem("localhost"), MissingPort);
+        assert_eq!(problem("http://localhost"), MissingPort);
+        assert_eq!(problem("localhost:"), MissingPort);
+        assert_eq!(problem("[::1]"), MissingPort);
+        assert_eq!(problem("localhost:0"), BadPort("0".into()));
+        assert_eq!(problem("localhost:65536"), BadPort("65536".into()));
+        assert_eq!(problem("localhost:99999999"), BadPort("99999999".into()));
+        assert_eq!(problem("localhost:50a0"), BadPort("50a0".into()));
+        assert_eq!(problem("localhost:+80"), BadPort("+80".into()));
+        assert_eq!(problem("::1:5000"), Ipv6NeedsBrackets);
+        assert!(matches!(problem("[::g]:5000"), BadHost(_)));
+        assert!(matches!(problem("[::1]x:5000"), BadHost(_)));
+        assert!(matches!(problem("1.2.3.999:5000"), BadHost(_)));
+        assert!(matches!(problem("-bad.example:5000"), BadHost(_)));
+        assert!(matches!(problem("a..b:5000"), BadHost(_)));
+        assert!(matches!(problem("exa$mple:5000"), BadHost(_)));
+        assert!(matches!(problem("ex\u{e4}mple:5000"), BadHost(_)));
+        assert!(matches!(
+            problem(&format!("{}:1", "a".repeat(64))),
+            BadHost(_)
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_entry_briefly() {
+        let text = PeerAddr::parse("https://x:1").unwrap_err().to_string();
+        assert!(text.contains("\"https://x:1\""), "{text}");
+        assert!(text.contains("plain HTTP"), "{text}");
+        let huge = "h".repeat(10_000);
+        let text = PeerAddr::parse(&huge).unwrap_err().to_string();
+        assert!(text.len() < 200, "{text}");
+        assert!(text.contains("10000 bytes"), "{text}");
+    }
+
+    #[test]
+    fn serde_round_trip_uses_the_canonical_text() {
+        let addr = PeerAddr::parse("http://LocalHost:5000/").unwrap();
+        let json = serde_json::to_string(&addr).unwrap();
+        assert_eq!(json, "\"localhost:5000\"");
+        let back: PeerAddr = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, addr);
+        assert!(serde_json::from_str::<PeerAddr>("\"https://x:1\"").is_err());
+    }
+
+    #[test]
+    fn register_is_all_or_nothing_and_deduplicates() {
+        let mut registry = PeerRegistry::new(3);
+        let added = registry
+            .register(&["http://a:1", "a:1", "http://b:2/"])
+            .unwrap();
+        assert_eq!(
+            added.iter().map(PeerAddr::as_str).collect::<Vec<_>>(),
+            ["a:1", "b:2"]
+        );
+        // One bad entry: error naming it, nothing added.
+        let err = registry.register(&["c:3", "bad"]).unwrap_err();
+        assert!(err.to_string().contains("\"bad\""), "{err}");
+        assert_eq!(registry.len(), 2);
+        // Known entries are accepted again without counting against the cap.
+        assert_eq!(registry.register(&["a:1", "http://b:2"]).unwrap(), vec![]);
+        // Cap: one slot left, two new peers.
+        let err = registry.register(&["c:3", "d:4"]).unwrap_err();
+        assert_eq!(
+            err,
+            PeerError::TooMany {
+                known: 2,
+                adding: 2,
+                max: 3
+            }
+        );
+        assert_eq!(registry.len(), 2);
+        assert_eq!(registry.register(&[String::from("c:3")]).unwrap().len(), 1);
+        assert_eq!(
+            registry
+                .list()
+                .iter()
+                .map(PeerAddr::as_str)
+                .collect::<Vec<_>>(),
+            ["a:1", "b:2", "c:3"]
+        );
+        assert!(registry.contains(&PeerAddr::parse("c:3").unwrap()));
+    }
+
+    #[test]
+    fn from_peers_keeps_order_drops_duplicates_and_checks_the_cap() {
+        let peers: Vec<PeerAddr> = ["b:2", "a:1", "b:2"]
+            .iter()
+            .map(|e| e.parse().unwrap())
+            .collect();
+        let registry = PeerRegistry::from_peers(peers.clone(), 2).unwrap();
+        assert_eq!(registry.list(), &peers[..2]);
+        assert!(matches!(
+            PeerRegistry::from_peers(peers, 1),
+            Err(PeerError::TooMany { max: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn parse_chain_checks_shape_and_length() {
+        assert_eq!(
+            parse_chain(br#"{"chain": [{"index": 1}], "length": 1}"#)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            parse_chain(br#"{"chain": [], "length": 0}"#).unwrap().len(),
+            0
+        );
+        for (body, needle) in [
+            (
+                &br#"{"chain": [{}], "length": 2}"#[..],
+                "says 2 but the chain has 1",
+            ),
+            (br#"{"chain": [{}]}"#, "`length` is missing"),
+            (br#"{"chain": [{}], "length": "1"}"#, "not a whole number"),
+            (br#"{"chain": [{}], "length": -1}"#, "not a whole number"),
+            (br#"{"chain": [{}], "length": 1.0}"#, "not a whole number"),
+            (br#"{"length": 0}"#, "`chain` is missing"),
+            (br#"{"chain": {}, "length": 0}"#, "`chain` is not a list"),
+            (br#"[1, 2]"#, "not a JSON object"),
+            (br#"{"chain": [}"#, "not JSON"),
+            (b"", "not JSON"),
+        ] {
+            let err = parse_chain(body).unwrap_err();
+            assert!(matches!(err, FetchError::Malformed(_)), "{err:?}");
+            assert!(
+                err.to_string().contains(needle),
+                "{err} should mention {needle}"
+            );
+        }
+    }
+}
