@@ -119,8 +119,9 @@ pub fn usage_line(err: &clap::Error, command: &clap::Command) -> String {
         ErrorKind::UnknownArgument if arg.starts_with('-') => format!("unknown option {arg}"),
         ErrorKind::UnknownArgument => "unexpected extra argument".to_owned(),
         ErrorKind::ArgumentConflict => {
-            let prior = text(err.get(ContextKind::PriorArg));
-            if prior.is_empty() || prior == arg {
+            let prior = err.get(ContextKind::PriorArg).map(|p| text(Some(p)));
+            let prior = prior.unwrap_or_else(|| arg.clone());
+            if prior == arg {
                 format!("{arg} was given more than once")
             } else {
                 format!("{arg} cannot be used with {prior}")
