@@ -36,6 +36,9 @@ pub struct PowTarget {
     difficulty: u32,
     /// `last_hash` as the lowercase hex that ends every message, encoded once.
     last_hash_hex: [u8; 64],
+    /// `str(last_proof)`, which starts every message: `last_proof_digits[last_proof_at..]`.
+    last_proof_digits: [u8; 20],
+    last_proof_at: usize,
 }
 
 impl PowTarget {
@@ -44,11 +47,14 @@ impl PowTarget {
         let mut last_hash_hex = [0u8; 64];
         hex::encode_to_slice(last_hash.0, &mut last_hash_hex)
             .expect("32 bytes always encode to exactly 64 hex digits");
+        let (last_proof_digits, last_proof_at) = decimal_digits(last_proof);
         PowTarget {
             last_proof,
             last_hash,
             difficulty,
             last_hash_hex,
+            last_proof_digits,
+            last_proof_at,
         }
     }
 
@@ -150,9 +156,8 @@ struct Message {
 
 impl Message {
     fn new(target: &PowTarget, proof: u64) -> Self {
-        let (last_digits, last_start) = decimal_digits(target.last_proof);
         let (proof_digits, proof_start) = decimal_digits(proof);
-        let last_proof = &last_digits[last_start..];
+        let last_proof = &target.last_proof_digits[target.last_proof_at..];
         let proof = &proof_digits[proof_start..];
 
         let mut bytes = [0u8; 128];
