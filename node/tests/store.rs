@@ -1,0 +1,696 @@
+//! Tests of the data directory store: round trips, atomic chain replacement (also under SIGKILL), locking, network and corruption checks, the key file and group commit.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use node::chain::{Block, BlockHash, PreviousHash, Timestamp, Transaction};
+use node::store::{
+    load_or_create_wallet, Loaded, NetworkId, Op, Store, StoreError, KEY_FILE, STORE_FILE,
+};
+use wallet::{Amount, Nonce, Signature, Transfer, Wallet};
+
+/// Two wallets and one real signature, made once: RSA key generation is the slow part.
+struct Keys {
+    alice: Wallet,
+    bob: Wallet,
+    signature: Signature,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let (alice, bob) = match std::env::var("STORE_TEST_SECRETS") {
+            // The crash test's child process reuses the parent's keys instead of making new ones.
+            Ok(secrets) => {
+                let (a, b) = secrets
+                    .split_once(' ')
+                    .expect("the parent passes two secrets");
+                let parse = |s| Wallet::from_secret(s).expect("the parent passes valid secrets");
+                (parse(a), parse(b))
+            }
+            Err(_) => (Wallet::generate(), Wallet::generate()),
+        };
+        let transfer = Transfer {
+            sender: alice.address().clone(),
+            recipient: bob.address().clone(),
+            amount: Amount::new(1).unwrap(),
+            nonce: None,
+        };
+        let signature = alice.sign(&transfer);
+        Keys {
+            alice,
+            bob,
+            signature,
+        }
+    })
+}
+
+/// A distinct, well-formed signature text for number `n` (the store never verifies signatures).
+/// Its first characters are `n` in base64 digits, least significant first.
+fn signature(n: u32) -> Signature {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = keys().signature.as_str().as_bytes().to_vec();
+    for (at, slot) in text[..6].iter_mut().enumerate() {
+        *slot = DIGITS[((n >> (6 * at)) & 63) as usize];
+    }
+    Signature::parse(std::str::from_utf8(&text).unwrap()).unwrap()
+}
+
+/// Transfer number `n`: from alice to bob when `n` is even, to herself when odd.
+fn transfer(n: u32) -> Transaction {
+    let keys = keys();
+    let recipient = if n.is_multiple_of(2) {
+        &keys.bob
+    } else {
+        &keys.alice
+    };
+    Transaction::Signed {
+        transfer: Transfer {
+            sender: keys.alice.address().clone(),
+            recipient: recipient.address().clone(),
+            amount: Amount::new(u64::from(n) + 1).unwrap(),
+            nonce: Some(Nonce::new(u64::from(n)).unwrap()),
+        },
+        signature: signature(n),
+    }
+}
+
+fn genesis() -> Block {
+    Block::genesis(1_700_000_000.5)
+}
+
+fn network(difficulty: u32) -> NetworkId {
+    NetworkId {
+        genesis: genesis().hash(),
+        difficulty,
+    }
+}
+
+/// A block with one transfer and a reward; no valid proof (the store does not check).
+fn block(index: u64, proof: u64, transfer_number: u32) -> Block {
+    Block {
+        index,
+        previous_hash: PreviousHash::Hash(BlockHash([index as u8; 32])),
+        proof,
+        timestamp: Timestamp::from_secs_f64(1_700_000_000.0 + index as f64).unwrap(),
+        transactions: vec![
+            transfer(transfer_number),
+            Transaction::Reward {
+                recipient: keys().bob.address().clone(),
+                amount: Amount::new(1).unwrap(),
+            },
+        ],
+    }
+}
+
+fn open(dir: &Path) -> (Store, Loaded) {
+    Store::open(dir, &network(4), &genesis()).expect("the store opens")
+}
+
+fn open_err(dir: &Path) -> StoreError {
+    match Store::open(dir, &network(4), &genesis()) {
+        Ok(_) => panic!("opening {} should fail", dir.display()),
+        Err(e) => e,
+    }
+}
+
+fn signatures(pool: &[Transaction]) -> Vec<Signature> {
+    pool.iter()
+        .map(|tx| tx.signature().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn store_handles_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + Clone>() {}
+    shared::<Store>();
+    fn sent<T: Send>() {}
+    sent::<node::store::Ticket>();
+}
+
+#[test]
+fn a_new_store_holds_genesis_and_everything_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").join("node-5000");
+    let (store, loaded) = open(&data);
+    assert_eq!(loaded.blocks, vec![genesis()]);
+    assert!(loaded.pool.is_empty() && loaded.peers.is_empty());
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the data directory is private");
+
+    // Arrival order deliberately differs from signature order.
+    for n in [5, 3, 9, 1, 7] {
+        store.write(vec![Op::AddPending(transfer(n))]).unwrap();
+    }
+    store
+        .write(vec![
+            Op::AppendBlock {
+                block: block(2, 11, 100),
+                mined: vec![signature(3)],
+            },
+            Op::RemovePending(vec![signature(9), signature(4242)]),
+            Op::SetPeers(vec![
+                "http://127.0.0.1:5002".into(),
+                "http://127.0.0.1:5001".into(),
+            ]),
+        ])
+        .unwrap();
+    store
+        .write(vec![Op::AppendBlock {
+            block: block(3, 12, 101),
+            mined: vec![],
+        }])
+        .unwrap();
+    let path = store.path().to_owned();
+    assert_eq!(path, data.join(STORE_FILE));
+    drop(store);
+
+    let (store, loaded) = open(&data);
+    assert_eq!(
+        loaded.blocks,
+        vec![genesis(), block(2, 11, 100), block(3, 12, 101)]
+    );
+    assert_eq!(signatures(&loaded.pool), [5, 1, 7].map(signature));
+    assert_eq!(loaded.pool[0], transfer(5));
+    assert_eq!(
+        loaded.peers,
+        ["http://127.0.0.1:5001", "http://127.0.0.1:5002"]
+    );
+
+    // Arrival numbers continue after a reopen: the newcomer sorts first by
+    // signature but arrived last.
+    store.write(vec![Op::AddPending(transfer(0))]).unwrap();
+    store.write(vec![Op::SetPeers(vec![])]).unwrap();
+    drop(store);
+    let (_store, loaded) = open(&data);
+    assert_eq!(signatures(&loaded.pool), [5, 1, 7, 0].map(signature));
+    assert!(loaded.peers.is_empty());
+    assert_eq!(loaded.blocks.len(), 3);
+}
+
+#[test]
+fn addresses_first_seen_after_a_reopen_are_stored_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    // Odd transfers only involve alice.
+    store.write(vec![Op::AddPending(transfer(1))]).unwrap();
+    drop(store);
+    let (store, loaded) = open(dir.path());
+    assert_eq!(loaded.pool, [transfer(1)]);
+    // Bob appears for the first time, in the pool and in a block.
+    store
+        .write(vec![
+            Op::AddPending(transfer(2)),
+            Op::AppendBlock {
+                block: block(2, 1, 4),
+                mined: vec![],
+            },
+        ])
+        .unwrap();
+    store.write(vec![Op::AddPending(transfer(3))]).unwrap();
+    drop(store);
+    let (_store, loaded) = open(dir.path());
+    assert_eq!(loaded.pool, [transfer(1), transfer(2), transfer(3)]);
+    assert_eq!(loaded.blocks, [genesis(), block(2, 1, 4)]);
+}
+
+#[test]
+fn replace_chain_truncates_appends_and_replaces_the_whole_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let old: Vec<Block> = (2..=5).map(|i| block(i, 1, i as u32)).collect();
+    let mut ops: Vec<Op> = old
+        .iter()
+        .map(|b| Op::AppendBlock {
+            block: b.clone(),
+            mined: vec![],
+        })
+        .collect();
+    ops.extend([20, 21, 22].map(|n| Op::AddPending(transfer(n))));
+    store.write(ops).unwrap();
+
+    let new: Vec<Block> = (3..=7).map(|i| block(i, 2, 50 + i as u32)).collect();
+    store
+        .write(vec![Op::ReplaceChain {
+            keep: 2,
+            blocks: new.clone(),
+            pool: vec![transfer(22), transfer(30)],
+        }])
+        .unwrap();
+    drop(store);
+    let (store, loaded) = open(dir.path());
+    let mut expected = vec![genesis(), old[0].clone()];
+    expected.extend(new.clone());
+    assert_eq!(loaded.blocks, expected);
+    assert_eq!(signatures(&loaded.pool), [22, 30].map(signature));
+
+    // A shorter replacement drops the tail it does not rewrite.
+    store
+        .write(vec![Op::ReplaceChain {
+            keep: 1,
+            blocks: vec![block(2, 3, 60)],
+            pool: vec![],
+        }])
+        .unwrap();
+    drop(store);
+    let (store, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks, vec![genesis(), block(2, 3, 60)]);
+    assert!(loaded.pool.is_empty());
+
+    // A malformed request is refused whole, and the next one still works.
+    for bad in [
+        Op::ReplaceChain {
+            keep: 0,
+            blocks: vec![genesis()],
+            pool: vec![],
+        },
+        Op::ReplaceChain {
+            keep: 3,
+            blocks: vec![],
+            pool: vec![],
+        },
+        Op::ReplaceChain {
+            keep: 1,
+            blocks: vec![block(2, 4, 61), block(4, 4, 62)],
+            pool: vec![],
+        },
+        Op::ReplaceChain {
+            keep: 1,
+            blocks: vec![block(2, 4, 61)],
+            pool: vec![Transaction::Reward {
+                recipient: keys().bob.address().clone(),
+                amount: Amount::new(1).unwrap(),
+            }],
+        },
+    ] {
+        let refused = store.submit(vec![Op::AddPending(transfer(70)), bad]);
+        let fine = store.submit(vec![Op::AddPending(transfer(71))]);
+        let err = refused.wait().unwrap_err();
+        assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+        assert!(err.to_string().contains(STORE_FILE), "{err}");
+        fine.wait().unwrap();
+    }
+    let err = store
+        .write(vec![Op::AppendBlock {
+            block: block(5, 1, 1),
+            mined: vec![],
+        }])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("block 5 cannot be appended to a chain of 2 blocks"),
+        "{err}"
+    );
+    drop(store);
+    let (_store, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks, vec![genesis(), block(2, 3, 60)]);
+    assert_eq!(signatures(&loaded.pool), [signature(71)]);
+}
+
+#[test]
+fn a_second_open_of_a_data_directory_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = open(dir.path());
+    let err = open_err(dir.path());
+    assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("in use by another running node"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+    // Clones share the lock; the last drop releases it.
+    let clone = first.clone();
+    drop(first);
+    assert!(matches!(open_err(dir.path()), StoreError::InUse { .. }));
+    drop(clone);
+    let (_again, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks.len(), 1);
+}
+
+#[test]
+fn a_store_of_another_network_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+
+    let err = match Store::open(dir.path(), &network(5), &genesis()) {
+        Ok(_) => panic!("a different difficulty must be refused"),
+        Err(e) => e,
+    };
+    let message = err.to_string();
+    let hash = genesis().hash().to_hex();
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{STORE_FILE} belongs to another network: genesis {hash} difficulty 4, this node is configured for genesis {hash} difficulty 5"
+        )),
+        "{message}"
+    );
+
+    let other = Block::genesis(1.0);
+    let other_network = NetworkId {
+        genesis: other.hash(),
+        difficulty: 4,
+    };
+    let err = match Store::open(dir.path(), &other_network, &other) {
+        Ok(_) => panic!("a different genesis must be refused"),
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains(&other.hash().to_hex()), "{err}");
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+
+    // The refusals left the store as it was.
+    let (_store, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks, vec![genesis()]);
+}
+
+#[test]
+fn a_file_that_is_not_a_sigchain_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(STORE_FILE);
+    let garbage: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &garbage).unwrap();
+    let err = open_err(dir.path());
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("{} is unreadable or corrupted", file.display())),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), garbage, "never overwritten");
+
+    std::fs::write(&file, b"[chain]\nthis is a text file\n").unwrap();
+    let err = open_err(dir.path());
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+
+    // A valid redb database of something else.
+    std::fs::remove_file(&file).unwrap();
+    {
+        let db = redb::Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let table: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("other");
+            txn.open_table(table).unwrap().insert("x", 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let err = open_err(dir.path());
+    assert!(
+        err.to_string()
+            .contains("it has no meta table; it is not a sigchain store"),
+        "{err}"
+    );
+
+    // An empty file (a crash right after the file was created) becomes a new store.
+    std::fs::write(&file, b"").unwrap();
+    let (_store, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks, vec![genesis()]);
+}
+
+/// Overwrites 64 bytes at many places of a real store and opens it each time.
+///
+/// What counts: never a panic, and never different data. Either the open
+/// fails with an error naming the file, or (for bytes redb does not use, such
+/// as free pages or slack at the end of a page) it loads exactly what was stored.
+#[test]
+fn overwritten_bytes_are_reported_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let mut ops: Vec<Op> = (2..=120)
+        .map(|i| Op::AppendBlock {
+            block: block(i, i, i as u32),
+            mined: vec![],
+        })
+        .collect();
+    ops.extend((0..40).map(|n| Op::AddPending(transfer(1000 + n))));
+    ops.push(Op::SetPeers(vec!["http://127.0.0.1:5001".into()]));
+    store.write(ops).unwrap();
+    drop(store);
+    let (store, pristine) = open(dir.path());
+    drop(store);
+
+    let file = dir.path().join(STORE_FILE);
+    let original = std::fs::read(&file).unwrap();
+    let length = original.len();
+    let mut detected = Vec::new();
+    let mut harmless = Vec::new();
+    // Every 1/64th of the file, and exactly the middle.
+    let offsets: Vec<usize> = (0..64)
+        .map(|k| k * length / 64)
+        .chain([length / 2])
+        .collect();
+    for &offset in &offsets {
+        let mut damaged = original.clone();
+        let end = (offset + 64).min(length);
+        for byte in &mut damaged[offset..end] {
+            *byte ^= 0x5a;
+        }
+        std::fs::write(&file, &damaged).unwrap();
+        match Store::open(dir.path(), &network(4), &genesis()) {
+            Err(err) => {
+                assert!(err.to_string().contains(STORE_FILE), "{err}");
+                detected.push(offset);
+            }
+            Ok((_store, loaded)) => {
+                assert_eq!(loaded, pristine, "damage at {offset} changed the data");
+                harmless.push(offset);
+            }
+        }
+    }
+    eprintln!(
+        "file of {length} bytes: damage detected at {} of {} places; harmless (unused bytes) at {harmless:?}",
+        detected.len(),
+        offsets.len()
+    );
+    assert!(detected.contains(&(length / 2)), "the middle is block data");
+    assert!(
+        detected.len() * 2 > offsets.len(),
+        "most of the file is live data"
+    );
+}
+
+#[test]
+fn the_node_key_is_created_private_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = load_or_create_wallet(&data).unwrap();
+    let path = data.join(KEY_FILE);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let again = load_or_create_wallet(&data).unwrap();
+    assert_eq!(again.address(), first.address());
+    assert_eq!(*again.secret(), *first.secret());
+    assert!(!data.join(format!("{KEY_FILE}.new")).exists());
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = load_or_create_wallet(&data).unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::KeyPermissions { mode: 0o644, .. }
+    ));
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("run `chmod 600 {}`", path.display())),
+        "{message}"
+    );
+    assert!(message.contains("mode 0644"), "{message}");
+    assert!(!message.contains(first.secret().as_str()));
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(
+        load_or_create_wallet(&data).unwrap().address(),
+        first.address()
+    );
+
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(other.join(KEY_FILE))
+        .unwrap()
+        .write_all(b"not a key\n")
+        .unwrap();
+    let err = load_or_create_wallet(&other).unwrap_err();
+    assert!(matches!(err, StoreError::KeyInvalid { .. }), "{err}");
+    assert!(
+        err.to_string().contains("does not hold a valid node key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn concurrent_submitters_share_commits_and_all_writes_persist() {
+    const THREADS: u32 = 8;
+    const EACH: u32 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let transactions: Vec<Vec<Transaction>> = (0..THREADS)
+        .map(|t| (0..EACH).map(|i| transfer(t * EACH + i)).collect())
+        .collect();
+    std::thread::scope(|scope| {
+        for mine in &transactions {
+            let store = store.clone();
+            scope.spawn(move || {
+                for tx in mine {
+                    store.write(vec![Op::AddPending(tx.clone())]).unwrap();
+                }
+            });
+        }
+    });
+    let commits = store.commits();
+    eprintln!("{} submissions in {commits} commits", THREADS * EACH);
+    assert!(commits >= 1);
+    assert!(commits < u64::from(THREADS * EACH), "{commits} commits");
+    drop(store);
+
+    let (_store, loaded) = open(dir.path());
+    assert_eq!(loaded.pool.len(), (THREADS * EACH) as usize);
+    // Each thread's own submissions keep their order.
+    for mine in &transactions {
+        let order: Vec<&Transaction> = loaded.pool.iter().filter(|tx| mine.contains(tx)).collect();
+        assert_eq!(order, mine.iter().collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn tickets_can_be_awaited_from_async_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let first = store.submit(vec![Op::AddPending(transfer(1))]);
+        let second = store.submit(vec![Op::AddPending(transfer(2))]);
+        tokio::time::timeout(Duration::from_secs(10), first.wait_async())
+            .await
+            .expect("a commit takes far less than 10 s")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), second.wait_async())
+            .await
+            .expect("a commit takes far less than 10 s")
+            .unwrap();
+    });
+    drop(store);
+    assert_eq!(open(dir.path()).1.pool.len(), 2);
+}
+
+/// The chain a crash-test writer stores as version `v`: genesis, then 1 to 4
+/// blocks all carrying proof `v`, and a pool holding transfer `v`.
+fn version(v: u64) -> (Vec<Block>, Vec<Transaction>) {
+    let blocks = (2..=2 + v % 4).map(|i| block(i, v, i as u32)).collect();
+    (blocks, vec![transfer(v as u32)])
+}
+
+/// Run as a child process by the crash test: replaces the chain with ever newer
+/// versions and prints each acknowledged version, until killed.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("STORE_CRASH_DIR") else {
+        return; // Only does something when the crash test starts it.
+    };
+    let (store, loaded) = open(Path::new(&dir));
+    let mut v = loaded.blocks.get(1).map_or(0, |b| b.proof) + 1;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let (blocks, pool) = version(v);
+        store
+            .write(vec![Op::ReplaceChain {
+                keep: 1,
+                blocks,
+                pool,
+            }])
+            .unwrap();
+        writeln!(out, "acked {v}").unwrap();
+        out.flush().unwrap();
+        v += 1;
+    }
+}
+
+/// SIGKILLs a process in the middle of chain replacements: after each restart
+/// the store holds exactly one whole version, at least the last acknowledged.
+/// `STORE_CRASH_ROUNDS` raises the number of rounds (default 10).
+#[test]
+fn chain_replacement_is_atomic_and_durable_across_sigkill() {
+    let rounds: u32 = std::env::var("STORE_CRASH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = format!(
+        "{} {}",
+        keys().alice.secret().as_str(),
+        keys().bob.secret().as_str()
+    );
+    let mut last_acked = 0;
+    let mut total_acks = 0;
+    for round in 0..rounds {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("STORE_CRASH_DIR", dir.path())
+            .env("STORE_TEST_SECRETS", &secrets)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Wait for the child's first acknowledged write, then kill it a little later.
+        let started = Instant::now();
+        let mut acked = None;
+        for line in lines.by_ref() {
+            if let Some(v) = line.unwrap().strip_prefix("acked ") {
+                acked = Some(v.parse::<u64>().unwrap());
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "child never wrote"
+            );
+        }
+        let acked = acked.expect("the child writes until killed");
+        std::thread::sleep(Duration::from_millis(u64::from(round * 7 % 40)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut newest = acked;
+        for line in lines {
+            if let Some(v) = line.unwrap().strip_prefix("acked ") {
+                newest = v.parse().unwrap();
+            }
+        }
+        total_acks += newest + 1 - acked;
+
+        let (store, loaded) = open(dir.path());
+        drop(store);
+        let v = loaded.blocks[1].proof;
+        assert!(
+            v == newest || v == newest + 1,
+            "round {round}: stored version {v}, last acknowledged {newest}"
+        );
+        let (blocks, pool) = version(v);
+        assert_eq!(
+            loaded.blocks[1..],
+            blocks[..],
+            "round {round}: a mixed chain"
+        );
+        assert_eq!(loaded.pool, pool, "round {round}: a mixed pool");
+        assert!(v > last_acked || round == 0);
+        last_acked = v;
+    }
+    eprintln!("{rounds} SIGKILL rounds, {total_acks} acknowledged replacements, all intact");
+}
