@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use wallet::WalletError;
 
 use crate::pool::AdmitError;
 use crate::service::NodeError;
@@ -45,6 +46,12 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Node(error) => match error {
+                // A signature of the wrong length for the sender's key, or not below its
+                // modulus, is a malformed field (400); only a well-formed one that fails
+                // to verify is 401 (PROTOCOL §6).
+                NodeError::Unauthorized(WalletError::MalformedSignature { .. }) => {
+                    StatusCode::BAD_REQUEST
+                }
                 NodeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
                 NodeError::Admit(AdmitError::Full { .. }) => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Admit(AdmitError::Reward) => StatusCode::BAD_REQUEST,
