@@ -26,9 +26,9 @@ use crate::store::{Op, Store, StoreError};
 /// Why a node operation failed. The API maps each variant to one status.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// The transfer's signature does not verify (401).
-    #[error("signature does not verify: {0}")]
-    Unauthorized(wallet::WalletError),
+    /// The transfer's signature is malformed (400) or does not verify (401).
+    #[error(transparent)]
+    Signature(wallet::WalletError),
     /// The transfer was refused by the pool (409, or 503 when full).
     #[error(transparent)]
     Admit(#[from] AdmitError),
@@ -189,7 +189,7 @@ impl Node {
         tokio::task::spawn_blocking(move || transfer.verify(&signature))
             .await
             .map_err(|e| NodeError::Internal(format!("signature check stopped: {e}")))?
-            .map_err(NodeError::Unauthorized)?;
+            .map_err(NodeError::Signature)?;
         let (index, ticket) = {
             let mut state = self.state();
             state.admit(transaction.clone())?;

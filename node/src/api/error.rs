@@ -49,10 +49,10 @@ impl ResponseError for ApiError {
                 // A signature of the wrong length for the sender's key, or not below its
                 // modulus, is a malformed field (400); only a well-formed one that fails
                 // to verify is 401 (PROTOCOL §6).
-                NodeError::Unauthorized(WalletError::MalformedSignature { .. }) => {
+                NodeError::Signature(WalletError::MalformedSignature { .. }) => {
                     StatusCode::BAD_REQUEST
                 }
-                NodeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                NodeError::Signature(_) => StatusCode::UNAUTHORIZED,
                 NodeError::Admit(AdmitError::Full { .. }) => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Admit(AdmitError::Reward) => StatusCode::BAD_REQUEST,
                 NodeError::Admit(_) => StatusCode::CONFLICT,
