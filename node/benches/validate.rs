@@ -47,7 +47,9 @@ fn main() {
             timestamp: Timestamp::now(),
             transactions,
         };
-        chain.push(block, &rules, now, false).expect("the bench chain is valid");
+        chain
+            .push(block, &rules, now, false)
+            .expect("the bench chain is valid");
     }
     println!(
         "built a chain of {} blocks in {:.1} s",
@@ -55,7 +57,10 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let blocks = chain.blocks().to_vec();
-    let values: Vec<Value> = blocks.iter().map(|b| serde_json::to_value(b).unwrap()).collect();
+    let values: Vec<Value> = blocks
+        .iter()
+        .map(|b| serde_json::to_value(b).unwrap())
+        .collect();
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runs = 3;
