@@ -92,3 +92,23 @@ pub fn extend(
 pub fn now() -> f64 {
     Timestamp::now().as_secs_f64()
 }
+
+/// Mines one block on `state` as a node does: a job, a proof search, then `complete_block` paying `miner`.
+pub fn mine_state(state: &mut node::state::State, miner: &Address) -> node::state::Mined {
+    let job = state.mining_job();
+    let proof = PowTarget::new(job.last_proof, job.last_hash, state.rules().difficulty)
+        .first_valid_in(0..=u64::MAX)
+        .expect("some proof is valid at a low difficulty");
+    state
+        .complete_block(&job, proof, miner, Timestamp::now())
+        .expect("nothing changes the state between the job and the block")
+}
+
+/// How many times a transaction with `signature` appears in `blocks`.
+pub fn occurrences(blocks: &[Block], signature: &wallet::Signature) -> usize {
+    blocks
+        .iter()
+        .flat_map(|b| b.transactions.iter())
+        .filter(|t| t.signature() == Some(signature))
+        .count()
+}
