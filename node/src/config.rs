@@ -83,7 +83,7 @@ pub struct ChainParams {
     pub mining_reward: Amount,
     /// Timestamp of the genesis block, seconds since the epoch; finite, `>= 0`.
     pub genesis_timestamp: f64,
-    /// At most this many transactions in one block, reward included; `>= 1`.
+    /// At most this many transactions in one block, reward included; `>= 2`.
     pub max_block_transactions: usize,
 }
 
@@ -487,8 +487,9 @@ impl Builder {
                 }
                 config.chain.genesis_timestamp = t;
             }
+            // The reward takes one place; a block must have room for a transfer too.
             Key::MaxBlockTransactions => {
-                config.chain.max_block_transactions = size_at_least(raw, 1)?
+                config.chain.max_block_transactions = size_at_least(raw, 2)?
             }
             Key::Host => {
                 let host = text(raw)?;
@@ -1118,7 +1119,8 @@ mod tests {
                 "[chain]\ngenesis_timestamp = \"0\"",
                 "must be a number, got a string",
             ),
-            ("[chain]\nmax_block_transactions = 0", "must be from 1 to"),
+            ("[chain]\nmax_block_transactions = 0", "must be from 2 to"),
+            ("[chain]\nmax_block_transactions = 1", "must be from 2 to"),
             (
                 "[node]\nport = 65536",
                 "node.port: must be from 0 to 65535, got 65536",
