@@ -52,13 +52,7 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    for path in paths {
-        cfg.service(
-            web::resource(*path)
-                .route(web::get().to(handler.clone()))
-                .default_service(web::to(|| wrong_method("GET"))),
-        );
-    }
+    route(cfg, paths, web::get, "GET", handler);
 }
 
 fn post<F, Args>(cfg: &mut web::ServiceConfig, paths: &[&str], handler: F)
@@ -67,11 +61,26 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
+    route(cfg, paths, web::post, "POST", handler);
+}
+
+/// Serves `handler` for `method` on each path; any other method gets a JSON 405.
+fn route<F, Args>(
+    cfg: &mut web::ServiceConfig,
+    paths: &[&str],
+    method: fn() -> actix_web::Route,
+    allowed: &'static str,
+    handler: F,
+) where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
     for path in paths {
         cfg.service(
             web::resource(*path)
-                .route(web::post().to(handler.clone()))
-                .default_service(web::to(|| wrong_method("POST"))),
+                .route(method().to(handler.clone()))
+                .default_service(web::to(move || wrong_method(allowed))),
         );
     }
 }
