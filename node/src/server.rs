@@ -1,6 +1,7 @@
 //! Starting and stopping a node: open the data directory, check what is stored, listen, serve until a signal.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 
 use actix_web::{App, HttpServer};
 
@@ -57,6 +58,7 @@ pub fn open(config: Config) -> Result<Node, StartError> {
         genesis: rules.genesis_hash,
         difficulty: rules.difficulty,
     };
+    refuse_emptied_store(&dir)?;
     let (store, loaded) = Store::open(&dir, &network, &rules.genesis)?;
     let wallet = store::load_or_create_wallet(&dir)?;
     let file = store.path().display().to_string();
@@ -103,6 +105,28 @@ pub fn open(config: Config) -> Result<Node, StartError> {
         store.write(ops)?;
     }
     Node::new(config, wallet, store, state, peers).map_err(|e| StartError::Other(e.to_string()))
+}
+
+/// Refuses an empty store file next to an existing node key.
+///
+/// `Store::open` initializes an empty file as a new store, which is right
+/// after a crash during the very first start (the file is created before its
+/// first commit). But the key is only created after that first commit, so an
+/// empty file next to a key is a chain that was lost (truncated by outside
+/// damage): starting would silently begin a new chain over it.
+fn refuse_emptied_store(dir: &Path) -> Result<(), store::StoreError> {
+    let file = dir.join(store::STORE_FILE);
+    let key = dir.join(store::KEY_FILE);
+    match std::fs::metadata(&file) {
+        Ok(metadata) if metadata.len() == 0 && key.exists() => Err(store::StoreError::corrupt(
+            &file,
+            format!(
+                "the file is empty, but the node key {} exists, so it held a chain; restore the file from a backup, or move the data directory away to start a new chain",
+                key.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Binds the configured address.
