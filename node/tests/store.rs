@@ -176,9 +176,10 @@ fn a_new_store_holds_genesis_and_everything_survives_a_reopen() {
     );
     assert_eq!(signatures(&loaded.pool), [5, 1, 7].map(signature));
     assert_eq!(loaded.pool[0], transfer(5));
+    // Peers come back in the order they were given, not sorted.
     assert_eq!(
         loaded.peers,
-        ["http://127.0.0.1:5001", "http://127.0.0.1:5002"]
+        ["http://127.0.0.1:5002", "http://127.0.0.1:5001"]
     );
 
     // Arrival numbers continue after a reopen: the newcomer sorts first by

@@ -15,7 +15,7 @@
 //! - `pool`: signature text → (arrival sequence number, the transaction's JSON,
 //!   addresses numbered), so a transaction is removed by its signature and the
 //!   pool loads in arrival order.
-//! - `peers`: peer address → nothing.
+//! - `peers`: peer address → its position in the list (registration order).
 //!
 //! The store never decides validity: the node checks what it loads and what it
 //! submits. Every commit is durable when it returns (redb's default
@@ -66,7 +66,7 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const ADDRESSES: TableDefinition<u32, &str> = TableDefinition::new("addresses");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const POOL: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("pool");
-const PEERS: TableDefinition<&str, ()> = TableDefinition::new("peers");
+const PEERS: TableDefinition<&str, u64> = TableDefinition::new("peers");
 
 /// What network a data directory belongs to: a node refuses a store made for another one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub struct Loaded {
     pub blocks: Vec<Block>,
     /// The pending pool, in arrival order.
     pub pool: Vec<Transaction>,
-    /// The peer list, sorted.
+    /// The peer list, in the order it was given to [`Op::SetPeers`].
     pub peers: Vec<String>,
 }
 
@@ -542,12 +542,14 @@ fn load(
     let pool = pool.into_iter().map(|(_, tx)| tx).collect();
 
     let table = txn.open_table(PEERS).map_err(|e| open_error("peers", e))?;
-    let peers = table
+    let mut peers: Vec<(u64, String)> = table
         .iter()
         .map_err(|e| redb(e.into()))?
-        .map(|entry| entry.map(|(key, _)| key.value().to_owned()))
+        .map(|entry| entry.map(|(key, at)| (at.value(), key.value().to_owned())))
         .collect::<Result<_, _>>()
         .map_err(|e| redb(e.into()))?;
+    peers.sort();
+    let peers = peers.into_iter().map(|(_, peer)| peer).collect();
 
     let loaded = Loaded {
         blocks,
@@ -761,9 +763,9 @@ impl Writer {
                     }
                     Op::SetPeers(list) => {
                         peers.retain(|_, _| false).map_err(|e| redb(e.into()))?;
-                        for peer in list {
+                        for (at, peer) in (0u64..).zip(list) {
                             peers
-                                .insert(peer.as_str(), ())
+                                .insert(peer.as_str(), at)
                                 .map_err(|e| redb(e.into()))?;
                         }
                     }
