@@ -152,16 +152,7 @@ impl TestNode {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot run node: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("sigchain node listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        match rx.recv_timeout(START_TIMEOUT) {
+        match listening_url(&mut child).recv_timeout(START_TIMEOUT) {
             Ok(url) => {
                 self.url = url;
                 self.child = Some(child);
@@ -295,6 +286,21 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Watches a node's stdout (which must be piped) for its start-up line and
+/// sends the URL it listens on, once it says it.
+pub fn listening_url(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("the node's stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("sigchain node listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx
 }
 
 /// Percent-encodes a query value (base64 has `+`, `/` and `=`).

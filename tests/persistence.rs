@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -117,16 +116,7 @@ fn attempt(dir: &Path, options: &NodeOptions) -> Attempt {
         .stderr(stderr)
         .spawn()
         .expect("the node binary runs");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sigchain node listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let outcome = match rx.recv_timeout(START_TIMEOUT) {
+    let outcome = match sigchain::listening_url(&mut child).recv_timeout(START_TIMEOUT) {
         Ok(url) => Attempt::Started {
             node: Running(child),
             url,
