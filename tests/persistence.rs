@@ -853,21 +853,43 @@ fn a_store_replaced_with_garbage_is_refused() {
 fn a_truncated_store_is_refused() {
     let stored = stored_node();
     let bytes = fs::read(stored.dir.join(STORE_FILE)).expect("the store file is readable");
-    let lengths = [
+    // Lengths redb's region layout never allows, or that cut off the header or
+    // everything: always refused.
+    let broken = [
         ("one byte short", bytes.len() - 1),
-        ("one page short", bytes.len() - 4096),
-        ("half", bytes.len() / 2),
         ("the first page", 4096),
         ("100 bytes", 100),
         ("empty", 0),
     ];
-    for (n, (what, length)) in lengths.into_iter().enumerate() {
+    for (n, (what, length)) in broken.into_iter().enumerate() {
         let dir = stored.copy(&format!("truncated-{n}"));
         fs::write(dir.join(STORE_FILE), &bytes[..length]).expect("the copy is writable");
         let line = refused(&dir, &stored.options, &format!("store truncated to {what}"));
         assert!(
             line.contains(&dir.join(STORE_FILE).display().to_string()),
             "{what}: the error names the store file: {line}"
+        );
+    }
+    // redb grows its file ahead of use, so a cut at a page boundary may only
+    // drop unused space: then the node may start, but must serve exactly the
+    // stored data (checked inside); otherwise it refuses naming the file.
+    for (n, (what, length)) in [
+        ("one page short", bytes.len() - 4096),
+        ("half", bytes.len() / 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = stored.copy(&format!("cut-{n}"));
+        fs::write(dir.join(STORE_FILE), &bytes[..length]).expect("the copy is writable");
+        let refused = stored.refuses_or_serves_the_same(&dir, &format!("store cut to {what}"));
+        println!(
+            "store cut to {what}: {}",
+            if refused {
+                "refused"
+            } else {
+                "started, same data"
+            }
         );
     }
 }
