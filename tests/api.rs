@@ -456,7 +456,7 @@ fn bad_requests_get_their_4xx_and_change_nothing() {
             .expect(400, "length"),
         tx("signature not below the modulus")
             .json(with("signature", json!(B64.encode([0xffu8; 256]))))
-            .expect(400, "modulus"),
+            .expect(401, "does not verify"),
         tx("secret as sender")
             .json(with("sender", json!(secret)))
             .expect(400, "PUBLIC KEY"),

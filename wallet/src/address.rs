@@ -56,12 +56,11 @@ impl Address {
                 reason: "its length does not match the sender's key size",
             });
         }
-        // A value at or above the modulus would let one transfer carry two
-        // different signature texts; only the reduced form is accepted.
+        // No signature of this key is at or above its modulus (one made by
+        // another key may be). Refusing such values also keeps one transfer
+        // from carrying two signature texts (s and s + n).
         if BigUint::from_bytes_be(&bytes) >= *self.key.n() {
-            return Err(WalletError::MalformedSignature {
-                reason: "it is not smaller than the sender's modulus",
-            });
+            return Err(WalletError::BadSignature);
         }
         let digest = Md5::digest(message);
         self.key

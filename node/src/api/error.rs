@@ -46,9 +46,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Node(error) => match error {
-                // A signature of the wrong length for the sender's key, or not below its
-                // modulus, is a malformed field (400); only a well-formed one that fails
-                // to verify is 401 (PROTOCOL §6).
+                // A signature of the wrong length for the sender's key is a malformed
+                // field (400); one of the right form that is not the sender's is 401
+                // (PROTOCOL §6).
                 NodeError::Signature(WalletError::MalformedSignature { .. }) => {
                     StatusCode::BAD_REQUEST
                 }
