@@ -1,25 +1,16 @@
 //! `sigscript` as a user runs it: the vectors' signatures byte for byte, every way of passing the secret, the JSON body, and one-line errors that never show the secret.
 
+#[path = "../../wallet/tests/support/mod.rs"]
+mod support;
+
+use support::{assert_fails, stderr, stdout, text, vectors};
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use serde_json::{json, Value};
-
-fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wallet.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("wallet.json is JSON")
-}
-
-fn text<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("vector field {field} is a string"))
-}
 
 /// A valid signature case of the vectors, with the secret that made it.
 struct Case {
@@ -129,25 +120,6 @@ fn run(args: &[&str], stdin: Option<&str>, env: Option<&str>) -> Output {
     assert_no_secret_in(&String::from_utf8_lossy(&output.stdout));
     assert_no_secret_in(&String::from_utf8_lossy(&output.stderr));
     output
-}
-
-fn stdout(output: &Output) -> &str {
-    std::str::from_utf8(&output.stdout).unwrap()
-}
-
-fn stderr(output: &Output) -> &str {
-    std::str::from_utf8(&output.stderr).unwrap()
-}
-
-/// Checks a failure: the exit status, nothing on stdout, and exactly one
-/// line on stderr that contains `needle`.
-fn assert_fails(output: &Output, code: i32, needle: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(stdout(output), "", "nothing on stdout when failing");
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
-    assert!(err.ends_with('\n'));
-    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
 }
 
 /// The arguments of a case, up to and including AMOUNT, plus --nonce.

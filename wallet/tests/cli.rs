@@ -1,24 +1,15 @@
 //! The `wallet` command as a user runs it: fresh key pairs in each output form, a 0600 key file that is never overwritten, addresses of secrets, and one-line errors.
 
+mod support;
+
+use support::{assert_fails, stderr, stdout, vector_wallet};
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
 use wallet::Wallet;
-
-fn vector_wallet() -> (String, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wallet.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let vectors: Value = serde_json::from_str(&text).expect("wallet.json is JSON");
-    let wallet = &vectors["wallets"][0];
-    (
-        wallet["secret"].as_str().unwrap().to_owned(),
-        wallet["address"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn run(args: &[&str], stdin: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wallet"))
@@ -26,22 +17,6 @@ fn run(args: &[&str], stdin: &str) -> Output {
         .write_stdin(stdin)
         .output()
         .expect("wallet runs")
-}
-
-fn stdout(output: &Output) -> &str {
-    std::str::from_utf8(&output.stdout).unwrap()
-}
-
-fn stderr(output: &Output) -> &str {
-    std::str::from_utf8(&output.stderr).unwrap()
-}
-
-fn assert_fails(output: &Output, code: i32, needle: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(stdout(output), "");
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
-    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
 }
 
 #[test]

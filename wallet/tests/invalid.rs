@@ -1,27 +1,15 @@
 //! Invalid secrets, addresses and signatures are rejected, each with the error variant that names its problem.
 
-use std::path::PathBuf;
+mod support;
+
+use support::vector_wallet;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
-use serde_json::Value;
 use wallet::{Address, Amount, Signature, Transfer, Wallet, WalletError};
-
-/// The first wallet of `../shared/vectors/wallet.json`: (secret, address).
-fn vector_wallet() -> (String, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wallet.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let vectors: Value = serde_json::from_str(&text).expect("wallet.json is JSON");
-    let wallet = &vectors["wallets"][0];
-    (
-        wallet["secret"].as_str().unwrap().to_owned(),
-        wallet["address"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
     STANDARD.encode(bytes)

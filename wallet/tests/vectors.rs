@@ -1,22 +1,11 @@
 //! The wallet against `../shared/vectors/wallet.json`, made by pycryptodome: same secret, same address; same message, same signature.
 
-use std::path::PathBuf;
+mod support;
+
+use support::{text, vectors};
 
 use serde_json::Value;
 use wallet::{Address, Amount, Nonce, Signature, Transfer, Wallet, WalletError};
-
-fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wallet.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("wallet.json is JSON")
-}
-
-fn text<'a>(case: &'a Value, field: &str) -> &'a str {
-    case[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("vector field {field} is a string"))
-}
 
 #[test]
 fn same_secret_gives_same_address_and_secret() {
