@@ -1,12 +1,14 @@
 //! Block hashing throughput: canonical JSON plus SHA-256 of a block with one signed transfer and a reward (`cargo bench -p node --bench hashing`).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
 use node::chain::{python_json, Block, BlockHash, PreviousHash, Timestamp, Transaction};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use wallet::{Amount, Nonce, Transfer, Wallet};
+use wallet::{Amount, Wallet};
 
 const RUNS: usize = 3;
 const HASHES: u32 = 200_000;
@@ -24,23 +26,13 @@ fn best_rate(mut run: impl FnMut()) -> f64 {
 fn main() {
     let alice = Wallet::generate();
     let miner = Wallet::generate();
-    let transfer = Transfer {
-        sender: alice.address().clone(),
-        recipient: miner.address().clone(),
-        amount: Amount::new(5).expect("5 is a valid amount"),
-        nonce: Some(Nonce::new(1).expect("1 is a valid nonce")),
-    };
-    let signature = alice.sign(&transfer);
     let block = Block {
         index: 2,
         previous_hash: PreviousHash::Hash(Block::genesis(0.0).hash()),
         proof: 42_545,
         timestamp: Timestamp::from_secs_f64(1_763_769_600.123_456).expect("finite"),
         transactions: vec![
-            Transaction::Signed {
-                transfer,
-                signature,
-            },
+            common::signed(&alice, &miner, 5, 1),
             Transaction::Reward {
                 recipient: miner.address().clone(),
                 amount: Amount::new(1).expect("1 is a valid amount"),

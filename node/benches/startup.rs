@@ -13,6 +13,8 @@
 //! the built data directories for reuse (building 100,000 blocks signs 100,000
 //! transfers, about a minute on two cores).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use node::chain::pow::PowTarget;
 use node::chain::{Block, PreviousHash, Rules, Timestamp, Transaction};
 use node::store::{NetworkId, Op, Store, STORE_FILE};
-use wallet::{Amount, Nonce, Signature, Transfer, Wallet};
+use wallet::{Amount, Wallet};
 
 const DIFFICULTY: u32 = 1;
 const BLOCKS_PER_COMMIT: usize = 1_000;
@@ -40,16 +42,9 @@ fn rules() -> Rules {
 }
 
 /// Signs the transfer of block `index`: from `a` to `b` in odd blocks, back in even ones.
-fn transfer(a: &Wallet, b: &Wallet, index: u64) -> (Transfer, Signature) {
+fn transfer(a: &Wallet, b: &Wallet, index: u64) -> Transaction {
     let (from, to) = if index % 2 == 1 { (a, b) } else { (b, a) };
-    let transfer = Transfer {
-        sender: from.address().clone(),
-        recipient: to.address().clone(),
-        amount: Amount::new(1).expect("1 is a valid amount"),
-        nonce: Some(Nonce::new(index).expect("block indexes are small")),
-    };
-    let signature = from.sign(&transfer);
-    (transfer, signature)
+    common::signed(from, to, 1, index)
 }
 
 /// Builds a valid chain of `count` blocks in the data directory `dir` (unless one is there).
@@ -63,7 +58,7 @@ fn build(dir: &Path, count: u64) {
     let started = Instant::now();
     // Signing is the slow part: on every core. Block 3 is the first with a transfer.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    let transfers: Vec<(Transfer, Signature)> = std::thread::scope(|scope| {
+    let transfers: Vec<Transaction> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (a, b) = (&a, &b);
@@ -75,7 +70,7 @@ fn build(dir: &Path, count: u64) {
                 })
             })
             .collect();
-        let mut all: Vec<(u64, (Transfer, Signature))> = handles
+        let mut all: Vec<(u64, Transaction)> = handles
             .into_iter()
             .flat_map(|h| h.join().expect("a signing thread does not panic"))
             .collect();
@@ -95,11 +90,7 @@ fn build(dir: &Path, count: u64) {
     for index in 2..=count {
         let mut transactions = Vec::with_capacity(2);
         if index >= 3 {
-            let (transfer, signature) = transfers.next().expect("one transfer per block from 3");
-            transactions.push(Transaction::Signed {
-                transfer,
-                signature,
-            });
+            transactions.push(transfers.next().expect("one transfer per block from 3"));
         }
         // Rewards go to `a`; `b` only passes on the coin it was sent.
         transactions.push(Transaction::Reward {
@@ -223,18 +214,7 @@ fn http_get(url: &str, path: &str) -> usize {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is expected.
-    let sizes: Vec<u64> = std::env::var("STARTUP_BENCH_SIZES")
-        .ok()
-        .map(|list| {
-            list.split(',')
-                .map(|n| {
-                    n.trim()
-                        .parse()
-                        .expect("STARTUP_BENCH_SIZES lists block counts")
-                })
-                .collect()
-        })
-        .unwrap_or_else(|| vec![10_000, 100_000]);
+    let sizes = common::sizes_from_env("STARTUP_BENCH_SIZES");
     let me = std::env::current_exe().expect("the bench knows its own path");
     // target/release/deps/startup-HASH -> target/release/node
     let node: PathBuf = std::env::var_os("NODE_BIN")

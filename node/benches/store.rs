@@ -6,6 +6,8 @@
 //! figure is that of a process that did nothing but load the store.
 //! `STORE_BENCH_SIZES=1000,5000` overrides the sizes.
 
+mod common;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use node::chain::{Block, BlockHash, PreviousHash, Timestamp, Transaction};
 use node::store::{NetworkId, Op, Store, STORE_FILE};
-use wallet::{Amount, Nonce, Transfer, Wallet};
+use wallet::{Amount, Nonce, Wallet};
 
 const DIFFICULTY: u32 = 4;
 const BLOCKS_PER_COMMIT: u64 = 1_000;
@@ -61,13 +63,14 @@ fn build(dir: &Path, count: u64) {
     let miner = Wallet::generate();
     // One signed template; blocks differ in index, previous hash, proof, nonce
     // and timestamp, which is all a store's size depends on.
-    let transfer = Transfer {
-        sender: alice.address().clone(),
-        recipient: miner.address().clone(),
-        amount: Amount::new(5).expect("5 is a valid amount"),
-        nonce: Some(Nonce::new(1).expect("1 is a valid nonce")),
+    // (The store does not verify, so one signature serves every nonce.)
+    let Transaction::Signed {
+        transfer,
+        signature,
+    } = common::signed(&alice, &miner, 5, 1)
+    else {
+        unreachable!("common::signed makes a signed transfer")
     };
-    let signature = alice.sign(&transfer);
     let (store, _) = Store::open(dir, &network(), &genesis()).expect("a new store opens");
     let mut previous = genesis().hash();
     let started = Instant::now();
@@ -170,18 +173,7 @@ fn main() {
         measure(Path::new(&args[at + 1]));
         return;
     }
-    let sizes: Vec<u64> = std::env::var("STORE_BENCH_SIZES")
-        .ok()
-        .map(|list| {
-            list.split(',')
-                .map(|n| {
-                    n.trim()
-                        .parse()
-                        .expect("STORE_BENCH_SIZES lists block counts")
-                })
-                .collect()
-        })
-        .unwrap_or_else(|| vec![10_000, 100_000]);
+    let sizes = common::sizes_from_env("STORE_BENCH_SIZES");
     let temporary;
     let root: PathBuf = match std::env::var_os("STORE_BENCH_DIR") {
         Some(dir) => dir.into(),

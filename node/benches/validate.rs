@@ -2,12 +2,14 @@
 //!
 //! `cargo bench -p node --bench validate`
 
+mod common;
+
 use std::time::Instant;
 
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rules, Timestamp, Transaction};
 use serde_json::Value;
-use wallet::{Amount, Nonce, Transfer, Wallet};
+use wallet::{Amount, Wallet};
 
 const BLOCKS: usize = 1000;
 
@@ -21,17 +23,7 @@ fn main() {
         // Alice mines every block and pays bob 1 from the second block on.
         let mut transactions = Vec::new();
         if n > 0 {
-            let transfer = Transfer {
-                sender: alice.address().clone(),
-                recipient: bob.address().clone(),
-                amount: Amount::ONE,
-                nonce: Some(Nonce::new(n as u64).unwrap()),
-            };
-            let signature = alice.sign(&transfer);
-            transactions.push(Transaction::Signed {
-                transfer,
-                signature,
-            });
+            transactions.push(common::signed(&alice, &bob, 1, n as u64));
         }
         transactions.push(Transaction::Reward {
             recipient: alice.address().clone(),
