@@ -371,10 +371,7 @@ fn two_racing_miners_lose_and_duplicate_nothing() {
 fn a_transfer_admitted_during_the_search_is_in_the_block() {
     let mut state = State::new(busy_rules(2), POOL_CAP);
     mine_state(&mut state, alice().address());
-    let job = state.mining_job();
-    let proof = PowTarget::new(job.last_proof, job.last_hash, state.rules().difficulty)
-        .first_valid_in(0..=u64::MAX)
-        .expect("difficulty 2 has proofs");
+    let (job, proof) = job_and_proof(&state);
     let late = pay(alice(), bob().address(), 5, Some(1));
     state.admit(late.clone()).expect("alice has the reward");
     let mined = state
@@ -393,10 +390,7 @@ fn a_transfer_admitted_during_the_search_is_in_the_block() {
 fn a_proof_for_an_old_tip_is_stale_and_changes_nothing() {
     let mut state = State::new(busy_rules(2), POOL_CAP);
     mine_state(&mut state, alice().address());
-    let job = state.mining_job();
-    let proof = PowTarget::new(job.last_proof, job.last_hash, state.rules().difficulty)
-        .first_valid_in(0..=u64::MAX)
-        .expect("difficulty 2 has proofs");
+    let (job, proof) = job_and_proof(&state);
     mine_state(&mut state, bob().address());
     let pending = pay(alice(), carol().address(), 5, Some(2));
     state.admit(pending.clone()).expect("alice has the reward");

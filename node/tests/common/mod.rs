@@ -93,12 +93,18 @@ pub fn now() -> f64 {
     Timestamp::now().as_secs_f64()
 }
 
-/// Mines one block on `state` as a node does: a job, a proof search, then `complete_block` paying `miner`.
-pub fn mine_state(state: &mut node::state::State, miner: &Address) -> node::state::Mined {
+/// The mining job of `state` and a proof found for it, as a node's search gives them.
+pub fn job_and_proof(state: &node::state::State) -> (node::state::MiningJob, u64) {
     let job = state.mining_job();
     let proof = PowTarget::new(job.last_proof, job.last_hash, state.rules().difficulty)
         .first_valid_in(0..=u64::MAX)
         .expect("some proof is valid at a low difficulty");
+    (job, proof)
+}
+
+/// Mines one block on `state` as a node does: a job, a proof search, then `complete_block` paying `miner`.
+pub fn mine_state(state: &mut node::state::State, miner: &Address) -> node::state::Mined {
+    let (job, proof) = job_and_proof(state);
     state
         .complete_block(&job, proof, miner, Timestamp::now())
         .expect("nothing changes the state between the job and the block")
