@@ -94,9 +94,7 @@ pub async fn register(node: web::Data<Node>, payload: web::Payload) -> Result<Ht
 /// `GET /nodes/resolve`: consensus with every peer.
 pub async fn resolve(node: web::Data<Node>) -> Result<HttpResponse> {
     let resolution = node.resolve().await?;
-    let chain: Value = serde_json::from_slice::<Value>(&node.chain_json())
-        .map(|mut body| body["chain"].take())
-        .expect("the node's own chain JSON parses");
+    let chain = node.with_state(|state| json!(state.chain().blocks()));
     let mut body = if resolution.replaced {
         json!({ "message": "Our chain was replaced", "new_chain": chain })
     } else {

@@ -83,11 +83,10 @@ impl Chain {
         if verify_signatures {
             check_signatures(&block).map_err(|r| r.at(position))?;
         }
-        let mut ledger = self.ledger.clone();
-        ledger
+        // `apply` changes nothing when it fails, so no copy of the ledger is needed.
+        self.ledger
             .apply(&block)
             .map_err(|e| Rule::Ledger(e).at(position))?;
-        self.ledger = ledger;
         self.hashes.push(block.hash());
         self.blocks.push(block);
         Ok(())
