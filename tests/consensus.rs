@@ -544,11 +544,6 @@ fn malicious_slow_and_dead_peers_never_replace_the_chain_or_hang_resolve() {
         assert!(error.contains(needle), "{error:?} should say {needle:?}");
     }
 
-    let closed_port = {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port can be bound");
-        listener.local_addr().expect("bound").port()
-    };
     let bytes = |b: Vec<u8>| Reply::Bytes(Arc::new(b));
     let huge = vec![b' '; 2 * MAX_CHAIN_BYTES];
     let mut bad = vec![
@@ -600,6 +595,18 @@ fn malicious_slow_and_dead_peers_never_replace_the_chain_or_hang_resolve() {
             vec![],
         ),
     ];
+    // A port that was free a moment ago, chosen after the fake peers are bound
+    // so that none of them got it back from the system.
+    let closed_port = loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a loopback port can be bound")
+            .local_addr()
+            .expect("bound")
+            .port();
+        if !bad.iter().any(|p| p.addr.ends_with(&format!(":{port}"))) {
+            break port;
+        }
+    };
     bad.push(BadPeer {
         name: "closed port",
         addr: format!("127.0.0.1:{closed_port}"),
