@@ -1,4 +1,4 @@
-//! The `node` binary: parse flags, load settings, open the data directory, serve the API.
+//! The `sigchain-node` binary: parse flags, load settings, open the data directory, serve the API.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("node: {e:#}");
+            eprintln!("sigchain-node: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -43,7 +43,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(%addr, "listening");
         // One line on stdout, for scripts and tests that start a node on port 0.
         println!("sigchain node listening on http://{addr}");
-        server::serve(node, listener).await?;
+        server::serve(node, listener, server::shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -1,5 +1,6 @@
 //! Starting and stopping a node: open the data directory, check what is stored, listen, serve until a signal.
 
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
@@ -135,11 +136,17 @@ pub fn listen(config: &Config) -> Result<TcpListener, StartError> {
     TcpListener::bind(&address).map_err(|error| StartError::Listen { address, error })
 }
 
-/// Serves the API on `listener` until SIGINT or SIGTERM, then stops
+/// Serves the API on `listener` until `shutdown` completes, then stops
 /// gracefully: no new connections, in-flight requests finish (a running proof
 /// search is cancelled and its `/mine` answers 503), and the store commits
 /// everything already submitted.
-pub async fn serve(node: Node, listener: TcpListener) -> std::io::Result<()> {
+///
+/// The binary passes [`shutdown_signal`]; tests pass any future they control.
+pub async fn serve(
+    node: Node,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app_node = node.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -147,23 +154,27 @@ pub async fn serve(node: Node, listener: TcpListener) -> std::io::Result<()> {
             .configure(api::configure(app_node.clone()))
     })
     .listen(listener)?
-    // actix stops at once on SIGINT; we handle both signals to finish in-flight work.
+    // actix stops at once on SIGINT; the caller's shutdown future decides instead.
     .disable_signals()
     .shutdown_timeout(30)
     .run();
     let handle = server.handle();
-    let signal_node = node.clone();
     tokio::spawn(async move {
-        let signal = shutdown_signal().await;
-        tracing::info!(signal, "stopping: finishing in-flight requests");
-        signal_node.stop();
+        shutdown.await;
+        tracing::info!("stopping: finishing in-flight requests");
+        node.stop();
         handle.stop(true).await;
     });
     server.await
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM and names the one that came.
-async fn shutdown_signal() -> &'static str {
+/// Waits for SIGINT (Ctrl-C) or SIGTERM, and logs which one came.
+pub async fn shutdown_signal() {
+    let signal = signal_name().await;
+    tracing::info!(signal, "stop requested");
+}
+
+async fn signal_name() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,

@@ -10,17 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
-use serde_json::Value;
 use wallet::{Address, Wallet};
 use zeroize::Zeroizing;
 
 use crate::chain::pow::PowTarget;
-use crate::chain::{Block, BlockHash, Chain, Rule, Rules, Timestamp, Transaction, ValidationError};
+use crate::chain::{Block, BlockHash, Chain, Timestamp, Transaction, ValidationError};
 use crate::config::Config;
+use crate::consensus::{self, Ours, Outcome, PeerReport};
 use crate::miner::Miner;
-use crate::peers::{self, FetchError, PeerAddr, PeerError, PeerRegistry};
+use crate::peers::{self, PeerAddr, PeerError, PeerRegistry};
 use crate::pool::AdmitError;
-use crate::state::{MineError, State};
+use crate::state::{Adopted, MineError, State};
 use crate::store::{Op, Store, StoreError};
 
 /// Why a node operation failed. The API maps each variant to one status.
@@ -42,23 +42,29 @@ pub enum NodeError {
     #[error("the node is shutting down")]
     ShuttingDown,
     /// A bug: the node's own block was refused by its own rules (500).
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("the node's own block broke a rule (a bug): {0}")]
+    OwnBlockInvalid(ValidationError),
+    /// A worker thread running part of the request panicked (500).
+    #[error("{what} stopped unexpectedly: {source}")]
+    TaskFailed {
+        /// What the task was doing.
+        what: &'static str,
+        /// How it ended.
+        source: tokio::task::JoinError,
+    },
+    /// The HTTP client for peers could not be built (at start-up).
+    #[error("cannot build the HTTP client for peers: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
-/// What one peer's chain did during a resolve.
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerReport {
-    /// The peer, as `host:port`.
-    pub peer: String,
-    /// `adopted`, `longer`, `not longer`, `invalid`, `unreachable`, `timed out`, `too large`, `malformed` or `http error`.
-    pub result: &'static str,
-    /// The peer's chain length, when it answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub length: Option<usize>,
-    /// What was wrong, for a failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+/// Runs CPU-heavy `work` on the blocking pool, off the async workers.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|source| NodeError::TaskFailed { what, source })
 }
 
 /// A transfer that no longer fits the chain after a resolve, with the reason.
@@ -113,8 +119,7 @@ impl Node {
         state: State,
         peers: PeerRegistry,
     ) -> Result<Node, NodeError> {
-        let client = peers::client(config.peers.timeout)
-            .map_err(|e| NodeError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let client = peers::client(config.peers.timeout).map_err(NodeError::HttpClient)?;
         let miner = Miner::new(config.node.miner_threads);
         Ok(Node {
             inner: Arc::new(Inner {
@@ -177,18 +182,10 @@ impl Node {
     /// Verifies, admits and durably stores a signed transfer; returns the
     /// index of the block it is expected to go into.
     pub async fn submit(&self, transaction: Transaction) -> Result<u64, NodeError> {
-        let Transaction::Signed {
-            transfer,
-            signature,
-        } = &transaction
-        else {
-            return Err(AdmitError::Reward.into());
-        };
         // RSA verification is the costly part of admission: off the async workers, outside the lock.
-        let (transfer, signature) = (transfer.clone(), signature.clone());
-        tokio::task::spawn_blocking(move || transfer.verify(&signature))
-            .await
-            .map_err(|e| NodeError::Internal(format!("signature check stopped: {e}")))?
+        let checked = transaction.clone();
+        blocking("the signature check", move || checked.verify())
+            .await?
             .map_err(NodeError::Signature)?;
         let (index, ticket) = {
             let mut state = self.state();
@@ -224,9 +221,8 @@ impl Node {
             }
             let target = PowTarget::new(job.last_proof, job.last_hash, difficulty);
             let miner = self.inner.miner;
-            let proof = tokio::task::spawn_blocking(move || miner.search(&target, &cancel))
-                .await
-                .map_err(|e| NodeError::Internal(format!("proof search stopped: {e}")))?;
+            let proof =
+                blocking("the proof search", move || miner.search(&target, &cancel)).await?;
             let Some(proof) = proof else {
                 // Cancelled: the tip changed (search again) or the node is stopping.
                 continue;
@@ -242,7 +238,7 @@ impl Node {
                         (mined.block, ticket)
                     }
                     Err(MineError::Stale) => continue,
-                    Err(MineError::Invalid(e)) => return Err(NodeError::Internal(e.to_string())),
+                    Err(MineError::Invalid(e)) => return Err(NodeError::OwnBlockInvalid(e)),
                 }
             };
             ticket.wait_async().await?;
@@ -273,98 +269,46 @@ impl Node {
     /// than ours, and adopts the longest valid one (on equal length ours stays).
     pub async fn resolve(&self) -> Result<Resolution, NodeError> {
         let settings = &self.inner.config.peers;
-        let peers = self.peers();
         let fetched = peers::fetch_all(
             &self.inner.client,
-            &peers,
+            &self.peers(),
             settings.timeout,
             settings.max_chain_bytes,
         )
         .await;
-        let (our_length, trusted, rules) = {
+        let (hashes, rules) = {
             let state = self.state();
-            (
-                state.chain().len(),
-                state.chain().hashes().to_vec(),
-                state.rules().clone(),
+            (state.chain().hashes().to_vec(), state.rules().clone())
+        };
+        let choice = blocking("the validation of peer chains", move || {
+            let now = Timestamp::now().as_secs_f64();
+            consensus::choose(
+                fetched,
+                &Ours {
+                    hashes: &hashes,
+                    rules: &rules,
+                    now,
+                },
             )
+        })
+        .await?;
+        let mut resolution = Resolution {
+            replaced: false,
+            peers: choice.reports,
+            returned: 0,
+            dropped: Vec::new(),
         };
-        let trusted = Arc::new(trusted);
-        let rules = Arc::new(rules);
-
-        let mut reports = Vec::with_capacity(fetched.len());
-        let mut best: Option<(usize, Chain)> = None;
-        for (peer, result) in fetched {
-            let values = match result {
-                Ok(values) => values,
-                Err(e) => {
-                    reports.push(fetch_report(&peer, &e));
-                    continue;
-                }
-            };
-            let length = values.len();
-            let mut report = PeerReport {
-                peer: peer.to_string(),
-                result: "not longer",
-                length: Some(length),
-                detail: None,
-            };
-            if length > our_length {
-                match validate_peer_chain(values, rules.clone(), trusted.clone()).await {
-                    Ok(chain) => {
-                        report.result = "longer";
-                        if best.as_ref().is_none_or(|(_, b)| chain.len() > b.len()) {
-                            best = Some((reports.len(), chain));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(peer = %peer, error = %e, "peer sent an invalid chain");
-                        report.result = "invalid";
-                        report.detail = Some(e.to_string());
-                    }
-                }
-            }
-            reports.push(report);
-        }
-
-        let Some((winner, candidate)) = best else {
-            return Ok(Resolution {
-                replaced: false,
-                peers: reports,
-                returned: 0,
-                dropped: Vec::new(),
-            });
+        let Some((winner, candidate)) = choice.best else {
+            return Ok(resolution);
         };
-        let (adopted, ticket) = {
-            let mut state = self.state();
-            // Our chain may have grown while the peers answered; adopt only a longer one.
-            match state.adopt(candidate) {
-                None => (None, None),
-                Some(adopted) => {
-                    let pool = state.pool().iter().cloned().collect();
-                    let ticket = self.inner.store.submit(vec![Op::ReplaceChain {
-                        keep: adopted.kept as u64,
-                        blocks: adopted.blocks.clone(),
-                        pool,
-                    }]);
-                    (Some(adopted), Some(ticket))
-                }
-            }
+        let Some(adopted) = self.adopt(candidate).await? else {
+            // Our chain grew while the peers answered and is now as long.
+            resolution.peers[winner].result = Outcome::Longer;
+            return Ok(resolution);
         };
-        let Some(adopted) = adopted else {
-            return Ok(Resolution {
-                replaced: false,
-                peers: reports,
-                returned: 0,
-                dropped: Vec::new(),
-            });
-        };
-        self.cancel_search();
-        if let Some(ticket) = ticket {
-            ticket.wait_async().await?;
-        }
-        reports[winner].result = "adopted";
-        let dropped: Vec<Dropped> = adopted
+        resolution.replaced = true;
+        resolution.returned = adopted.returned;
+        resolution.dropped = adopted
             .dropped
             .into_iter()
             .map(|(transaction, reason)| Dropped {
@@ -372,27 +316,44 @@ impl Node {
                 reason: reason.to_string(),
             })
             .collect();
-        for d in &dropped {
+        let winner = &resolution.peers[winner];
+        tracing::info!(
+            peer = %winner.peer,
+            length = winner.length,
+            kept = adopted.kept,
+            returned = adopted.returned,
+            dropped = resolution.dropped.len(),
+            "adopted a longer chain"
+        );
+        Ok(resolution)
+    }
+
+    /// Replaces our chain with `candidate` if it is still longer, and stores
+    /// the change before returning. `None` if ours is as long by now.
+    async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
+        let (adopted, ticket) = {
+            let mut state = self.state();
+            let Some(adopted) = state.adopt(candidate) else {
+                return Ok(None);
+            };
+            let pool = state.pool().iter().cloned().collect();
+            let ticket = self.inner.store.submit(vec![Op::ReplaceChain {
+                keep: adopted.kept as u64,
+                blocks: adopted.blocks.clone(),
+                pool,
+            }]);
+            (adopted, ticket)
+        };
+        self.cancel_search();
+        ticket.wait_async().await?;
+        for (transaction, reason) in &adopted.dropped {
             tracing::warn!(
-                signature = ?d.transaction.signature(),
-                reason = %d.reason,
+                signature = ?transaction.signature(),
+                %reason,
                 "a pending transfer no longer fits the adopted chain"
             );
         }
-        tracing::info!(
-            peer = %reports[winner].peer,
-            length = reports[winner].length,
-            kept = adopted.kept,
-            returned = adopted.returned,
-            dropped = dropped.len(),
-            "adopted a longer chain"
-        );
-        Ok(Resolution {
-            replaced: true,
-            peers: reports,
-            returned: adopted.returned,
-            dropped,
-        })
+        Ok(Some(adopted))
     }
 
     fn cancel_search(&self) {
@@ -430,40 +391,5 @@ impl Node {
     pub fn tip(&self) -> (u64, BlockHash) {
         let state = self.state();
         (state.chain().tip().index, *state.chain().tip_hash())
-    }
-}
-
-/// Validates a peer's chain off the async workers.
-async fn validate_peer_chain(
-    values: Vec<Value>,
-    rules: Arc<Rules>,
-    trusted: Arc<Vec<BlockHash>>,
-) -> Result<Chain, ValidationError> {
-    tokio::task::spawn_blocking(move || {
-        let now = Timestamp::now().as_secs_f64();
-        Chain::from_values(&values, &rules, now, &trusted)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(Rule::Form(crate::chain::FormError::Structure(format!(
-            "validation stopped: {e}"
-        )))
-        .at(0))
-    })
-}
-
-fn fetch_report(peer: &PeerAddr, error: &FetchError) -> PeerReport {
-    let result = match error {
-        FetchError::Unreachable(_) => "unreachable",
-        FetchError::TimedOut { .. } => "timed out",
-        FetchError::TooLarge { .. } => "too large",
-        FetchError::HttpStatus(_) => "http error",
-        FetchError::Malformed(_) => "malformed",
-    };
-    PeerReport {
-        peer: peer.to_string(),
-        result,
-        length: None,
-        detail: Some(error.to_string()),
     }
 }

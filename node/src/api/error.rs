@@ -22,6 +22,9 @@ pub enum ApiError {
     /// Route exists, method does not (405).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The body did not arrive in time (408).
+    #[error("{0}")]
+    Timeout(String),
     /// Body over the configured limit (413).
     #[error("{0}")]
     TooLarge(String),
@@ -44,6 +47,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Node(error) => match error {
                 // A signature of the wrong length for the sender's key is a malformed
@@ -58,7 +62,10 @@ impl ResponseError for ApiError {
                 NodeError::Admit(_) => StatusCode::CONFLICT,
                 NodeError::Peer(_) => StatusCode::BAD_REQUEST,
                 NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-                NodeError::Store(_) | NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                NodeError::Store(_)
+                | NodeError::OwnBlockInvalid(_)
+                | NodeError::TaskFailed { .. }
+                | NodeError::HttpClient(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

@@ -1,13 +1,13 @@
 //! The request handlers: parse and check input, call the node, shape the seed's JSON answers.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use wallet::{Address, Amount, Nonce, Signature, Transfer};
+use wallet::{Address, Amount, Nonce, Signature};
 
+use super::body::JsonObject;
 use super::ApiError;
-use crate::chain::{Transaction, REWARD_SENDER};
+use crate::chain::{FormError, Sender, Transaction};
 use crate::service::Node;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -29,10 +29,8 @@ pub async fn transactions(node: web::Data<Node>) -> HttpResponse {
 }
 
 /// `POST /transactions/new`: admits a signed transfer.
-pub async fn new_transaction(node: web::Data<Node>, payload: web::Payload) -> Result<HttpResponse> {
-    let limit = node.config().node.max_body_bytes;
-    let object = json_object(&read_body(payload, limit).await?)?;
-    let transaction = parse_transfer(&object)?;
+pub async fn new_transaction(node: web::Data<Node>, body: JsonObject) -> Result<HttpResponse> {
+    let transaction = parse_transfer(&body.0)?;
     let index = node.submit(transaction).await?;
     Ok(HttpResponse::Created().json(json!({
         "message": format!("Transaction will be added to Block {index}")
@@ -58,10 +56,8 @@ pub async fn nodes(node: web::Data<Node>) -> HttpResponse {
 }
 
 /// `POST /nodes/register`: adds peers, all or none.
-pub async fn register(node: web::Data<Node>, payload: web::Payload) -> Result<HttpResponse> {
-    let limit = node.config().node.max_body_bytes;
-    let object = json_object(&read_body(payload, limit).await?)?;
-    let entries = match object.get("nodes") {
+pub async fn register(node: web::Data<Node>, body: JsonObject) -> Result<HttpResponse> {
+    let entries = match body.0.get("nodes") {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
                 "Error: Please supply a valid list of nodes (missing field: nodes)",
@@ -167,39 +163,10 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
     }))
 }
 
-/// Reads the request body, refusing more than `limit` bytes with a 413.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut> {
-    let too_large = || ApiError::TooLarge(format!("request body is larger than {limit} bytes"));
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Parses a body that must be a JSON object.
-fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "request body is empty; expected a JSON object",
-        ));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(ApiError::bad_request("request body must be a JSON object")),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "request body is not valid JSON: {e}"
-        ))),
-    }
-}
-
-/// Reads a submitted transfer: the seed's four fields plus an optional nonce.
-/// Unknown fields are ignored (and not stored: the signature does not cover them).
+/// Reads a submitted transfer: the seed's four fields plus an optional nonce,
+/// in the seed's lenient forms (amount and nonce as integers or digit
+/// strings), through the chain's one checked constructor. Unknown fields are
+/// ignored (and not stored: the signature does not cover them).
 fn parse_transfer(object: &Map<String, Value>) -> Result<Transaction> {
     let missing: Vec<&str> = ["sender", "recipient", "amount", "signature"]
         .into_iter()
@@ -216,16 +183,9 @@ fn parse_transfer(object: &Map<String, Value>) -> Result<Transaction> {
             .as_str()
             .ok_or_else(|| ApiError::bad_request(format!("{field} must be a string")))
     };
-    let sender = text("sender")?;
-    if sender == REWARD_SENDER {
-        return Err(ApiError::bad_request(
-            "sender \"0\" is reserved for mining rewards",
-        ));
-    }
-    let sender = Address::parse(sender)
-        .map_err(|e| ApiError::bad_request(format!("sender is not a valid address: {e}")))?;
+    let sender = Sender::parse(text("sender")?).map_err(form_error)?;
     let recipient = Address::parse(text("recipient")?)
-        .map_err(|e| ApiError::bad_request(format!("recipient is not a valid address: {e}")))?;
+        .map_err(|e| form_error(FormError::Address("recipient", e)))?;
     let amount = Amount::deserialize(&object["amount"])
         .map_err(|e| ApiError::bad_request(format!("amount is not valid: {e}")))?;
     let nonce = match object.get("nonce") {
@@ -237,13 +197,10 @@ fn parse_transfer(object: &Map<String, Value>) -> Result<Transaction> {
     };
     let signature = Signature::parse(text("signature")?)
         .map_err(|e| ApiError::bad_request(format!("signature is not valid: {e}")))?;
-    Ok(Transaction::Signed {
-        transfer: Transfer {
-            sender,
-            recipient,
-            amount,
-            nonce,
-        },
-        signature,
-    })
+    Transaction::from_parts(sender, recipient, amount, nonce, Some(signature)).map_err(form_error)
+}
+
+/// A form error in a submitted transfer is the client's (400).
+fn form_error(error: FormError) -> ApiError {
+    ApiError::bad_request(error.to_string())
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: routes declared once, used by the server and by tests.
 
+mod body;
 mod error;
 mod handlers;
 
@@ -8,6 +9,7 @@ use std::time::Instant;
 use actix_web::dev::ServiceRequest;
 use actix_web::{web, HttpResponse};
 
+pub use body::BodyLimits;
 pub use error::ApiError;
 
 use crate::service::Node;
@@ -16,9 +18,12 @@ use crate::service::Node;
 /// JSON answers for unknown routes, wrong methods and bad request bodies.
 pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        let limit = node.config().node.max_body_bytes;
+        let limits = BodyLimits {
+            max_bytes: node.config().node.max_body_bytes,
+            ..BodyLimits::default()
+        };
         cfg.app_data(web::Data::new(node))
-            .app_data(web::PayloadConfig::new(limit))
+            .app_data(limits)
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::bad_request(format!("bad query string: {e}")).into()
             }));
