@@ -3,7 +3,7 @@
 # payment, mining and consensus, all through the bash clients.
 #
 # Run it (bash docs/quickstart.sh) or type its commands yourself. Settings:
-#   SIGCHAIN_BIN_DIR  where node, sigscript and wallet are; when unset they
+#   SIGCHAIN_BIN_DIR  where sigchain-node, sigscript and wallet are; when unset they
 #                     are built into target/release
 #   PORT1, PORT2      the two nodes' ports (default 5000 and 5001)
 #   SIGCHAIN_DATA     where the nodes keep their data (default data, so the
@@ -29,7 +29,7 @@ start_node() {
         exit 1
     fi
     mkdir -p "$DATA"
-    "$BIN/node" --port "$1" --data-dir "$DATA/node-$1" ${DIFFICULTY:+--difficulty "$DIFFICULTY"} \
+    "$BIN/sigchain-node" --port "$1" --data-dir "$DATA/node-$1" ${DIFFICULTY:+--difficulty "$DIFFICULTY"} \
         >"$DATA/node-$1.log" 2>&1 &
     started=$!
     for _ in $(seq 150); do

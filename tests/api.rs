@@ -1,16 +1,18 @@
 //! End-to-end tests of the node's HTTP API against the real `node` binary: the seed's story, a table of bad requests, replays and balances, concurrent submissions, serving while mining, concurrent mining and `/secret`.
 //!
 //! Run `cargo build --workspace` first (or `cargo test --workspace`): the
-//! harness starts `target/debug/node` and signs with `target/debug/sigscript`.
+//! harness starts `target/debug/sigchain-node` and signs with `target/debug/sigscript`.
 
+mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use node::chain::{Block, Transaction};
 use serde_json::{json, Value};
-use sigchain::{http, sign, urlencode, wait_until, NodeOptions, TestNode};
+use support::{http, sign, urlencode, wait_until, NodeOptions, TestNode};
 use wallet::{Address, Amount, Nonce, Transfer, Wallet};
 
 /// Bound on one HTTP call made by these tests.
@@ -36,16 +38,11 @@ fn transfer(sender: &Wallet, recipient: &Address, amount: u64, nonce: Option<u64
 
 /// The `/transactions/new` body of `transfer` signed by `signer`, amount and nonce as JSON numbers.
 fn signed_body(signer: &Wallet, transfer: &Transfer) -> Value {
-    let mut body = json!({
-        "sender": transfer.sender.as_str(),
-        "recipient": transfer.recipient.as_str(),
-        "amount": transfer.amount.get(),
-        "signature": signer.sign(transfer).as_str(),
-    });
-    if let Some(nonce) = transfer.nonce {
-        body["nonce"] = json!(nonce.get());
-    }
-    body
+    let transaction = Transaction::Signed {
+        transfer: transfer.clone(),
+        signature: signer.sign(transfer),
+    };
+    serde_json::to_value(&transaction).expect("a transaction is JSON")
 }
 
 /// Mines `count` blocks (1 coin each to the node).
@@ -832,36 +829,49 @@ fn a_transfer_submitted_during_mining_is_never_lost() {
     mine_blocks(&node, 2);
     let me = node_wallet(&node);
     let friend = Wallet::generate();
-    let spend = signed_body(&me, &transfer(&me, friend.address(), 1, Some(1)));
-
-    std::thread::scope(|scope| {
-        let miner = scope.spawn(|| node.mine());
-        let (status, body) = node.post("/transactions/new", &spend);
-        assert_eq!(status, 201, "{body}");
-        let during = !miner.is_finished();
-        let mined = miner.join().expect("the /mine thread does not panic");
-        let included = mined["transactions"]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .any(|t| t["signature"] == spend["signature"]);
+    // Whether a submission lands during the search depends on timing, so try
+    // a few rounds; every round must lose nothing, and at least one must
+    // really have overlapped the search, or the test proved nothing.
+    let mut overlapped = 0;
+    for nonce in 1..=5 {
+        let spend = signed_body(&me, &transfer(&me, friend.address(), 1, Some(nonce)));
+        std::thread::scope(|scope| {
+            let miner = scope.spawn(|| node.mine());
+            let (status, body) = node.post("/transactions/new", &spend);
+            assert_eq!(status, 201, "{body}");
+            if !miner.is_finished() {
+                overlapped += 1;
+            }
+            let mined = miner.join().expect("the /mine thread does not panic");
+            let included = mined["transactions"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .any(|t| t["signature"] == spend["signature"]);
+            let (_, pool) = node.get("/transactions");
+            let pending = pool["transactions"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .any(|t| t["signature"] == spend["signature"]);
+            assert!(
+                included != pending,
+                "the transfer is either in the mined block or still pending, exactly one: {mined} {pool}"
+            );
+        });
+        // Whichever it was, the next block settles it.
+        node.mine();
+        assert_eq!(node.balance(friend.address().as_str()), nonce);
         let (_, pool) = node.get("/transactions");
-        let pending = pool["transactions"]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .any(|t| t["signature"] == spend["signature"]);
-        eprintln!("submitted during the search: {during}; in the block: {included}");
-        assert!(
-            included != pending,
-            "the transfer is either in the mined block or still pending, exactly one: {mined} {pool}"
-        );
-    });
-    // Whichever it was, the next block settles it.
-    node.mine();
-    assert_eq!(node.balance(friend.address().as_str()), 1);
-    let (_, pool) = node.get("/transactions");
-    assert_eq!(pool["length"], 0);
+        assert_eq!(pool["length"], 0);
+        if overlapped >= 2 {
+            break;
+        }
+    }
+    assert!(
+        overlapped > 0,
+        "no submission arrived while a search ran in 5 rounds; the test needs a higher difficulty"
+    );
 }
 
 #[test]
@@ -892,7 +902,13 @@ fn concurrent_mine_calls_make_one_block_each() {
     assert_eq!(chain.len(), 7);
     for (at, block) in chain.iter().enumerate().skip(1) {
         assert_eq!(block["index"], at as u64 + 1);
-        assert_ne!(block["previous_hash"], chain[at - 1]["previous_hash"]);
+        let before: Block = serde_json::from_value(chain[at - 1].clone()).expect("a block");
+        assert_eq!(
+            block["previous_hash"],
+            before.hash().to_hex(),
+            "block {} links to the block before it",
+            at + 1
+        );
     }
 
     // A second node validates the whole chain (proofs, links, rewards) when it adopts it.

@@ -4,6 +4,7 @@
 //! clients and the quickstart use `target/debug/{node,sigscript,wallet}`.
 //! Needs bash and curl.
 
+mod support;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Read as _;
@@ -13,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use sigchain::{bin, bin_dir, http, sign, wait_until, workspace_root, TestNode};
+use support::{bin, bin_dir, http, sign, wait_until, workspace_root, TestNode};
 
 /// Bound on one client call (mining at test difficulty takes well under a second).
 const CLIENT: Duration = Duration::from_secs(60);
@@ -178,7 +179,7 @@ fn client(name: &str, host: &str, args: &[&str]) -> Command {
         .args(args)
         .env("clientHost", host)
         .env("PATH", search_path())
-        .env("SIGCHAIN_NODE_BIN", bin("node"))
+        .env("SIGCHAIN_NODE_BIN", bin("sigchain-node"))
         // Settings that would change what the clients print.
         .env_remove("SIGCHAIN_RAW")
         .env_remove("SIGCHAIN_QUIET")

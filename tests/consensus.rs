@@ -5,6 +5,7 @@
 //! own block types and proof search, each broken in exactly one way.
 
 mod fake_peer;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use fake_peer::{response, FakePeer, Reply};
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rules, Timestamp, Transaction};
 use serde_json::{json, Value};
-use sigchain::{http, NodeOptions, TestNode};
-use wallet::{Address, Amount, Nonce, Transfer, Wallet};
+use support::{http, NodeOptions, TestNode};
+use wallet::{Address, Amount, Nonce, Wallet};
 
 /// The per-peer timeout the nodes under test use (`SIGCHAIN_TIMEOUT_MS`).
 const TIMEOUT_MS: u64 = 1500;
@@ -108,17 +109,8 @@ fn amount(n: u64) -> Amount {
 
 /// A transfer signed by `from`.
 fn signed(from: &Wallet, to: &Address, value: u64, nonce: u64) -> Transaction {
-    let transfer = Transfer {
-        sender: from.address().clone(),
-        recipient: to.clone(),
-        amount: amount(value),
-        nonce: Some(Nonce::new(nonce).expect("test nonces are small")),
-    };
-    let signature = from.sign(&transfer);
-    Transaction::Signed {
-        transfer,
-        signature,
-    }
+    let nonce = Nonce::new(nonce).expect("test nonces are small");
+    Transaction::sign(from, to, amount(value), Some(nonce))
 }
 
 fn signature_of(transaction: &Transaction) -> String {

@@ -5,6 +5,7 @@
 //! `SIGCHAIN_CRASH_ROUNDS` for more rounds than the default 20, and
 //! `SIGCHAIN_CRASH_SEED` to replay a run's random delays.
 
+mod support;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -14,10 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use node::chain::{BlockHash, Chain, Rules};
+use node::chain::{BlockHash, Chain, Rules, Transaction};
 use serde_json::{json, Value};
-use sigchain::{http, urlencode, NodeOptions, TestNode, HTTP_TIMEOUT, START_TIMEOUT};
-use wallet::{Amount, Nonce, Transfer, Wallet};
+use support::{http, urlencode, NodeOptions, TestNode, HTTP_TIMEOUT, START_TIMEOUT};
+use wallet::{Amount, Nonce, Wallet};
 
 const STORE_FILE: &str = "chain.redb";
 const KEY_FILE: &str = "node.key";
@@ -28,20 +29,14 @@ const KEY_FILE: &str = "node.key";
 
 /// A signed transfer as `POST /transactions/new` takes it, with its signature.
 fn signed(from: &Wallet, to: &Wallet, amount: u64, nonce: u64) -> (String, Value) {
-    let transfer = Transfer {
-        sender: from.address().clone(),
-        recipient: to.address().clone(),
-        amount: Amount::new(amount).expect("test amounts are in range"),
-        nonce: Some(Nonce::new(nonce).expect("test nonces are in range")),
-    };
-    let signature = from.sign(&transfer).as_str().to_owned();
-    let body = json!({
-        "sender": from.address().as_str(),
-        "recipient": to.address().as_str(),
-        "amount": amount,
-        "nonce": nonce,
-        "signature": signature,
-    });
+    let amount = Amount::new(amount).expect("test amounts are in range");
+    let nonce = Nonce::new(nonce).expect("test nonces are in range");
+    let transaction = Transaction::sign(from, to.address(), amount, Some(nonce));
+    let signature = transaction
+        .signature()
+        .expect("a signed transfer")
+        .to_string();
+    let body = serde_json::to_value(&transaction).expect("a transaction is JSON");
     (signature, body)
 }
 
@@ -116,7 +111,7 @@ fn attempt(dir: &Path, options: &NodeOptions) -> Attempt {
         .stderr(stderr)
         .spawn()
         .expect("the node binary runs");
-    let outcome = match sigchain::listening_url(&mut child).recv_timeout(START_TIMEOUT) {
+    let outcome = match support::listening_url(&mut child).recv_timeout(START_TIMEOUT) {
         Ok(url) => Attempt::Started {
             node: Running(child),
             url,

@@ -8,7 +8,7 @@
 //! figures are what an operator waits for.
 //!
 //! Run `cargo build --release -p node` first: the bench starts
-//! `target/release/node` (or `NODE_BIN`). `STARTUP_BENCH_SIZES=1000,5000`
+//! `target/release/sigchain-node` (or `NODE_BIN`). `STARTUP_BENCH_SIZES=1000,5000`
 //! overrides the sizes (default 10,000 and 100,000); `STARTUP_BENCH_DIR` keeps
 //! the built data directories for reuse (building 100,000 blocks signs 100,000
 //! transfers, about a minute on two cores).
@@ -216,14 +216,14 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else is expected.
     let sizes = common::sizes_from_env("STARTUP_BENCH_SIZES");
     let me = std::env::current_exe().expect("the bench knows its own path");
-    // target/release/deps/startup-HASH -> target/release/node
+    // target/release/deps/startup-HASH -> target/release/sigchain-node
     let node: PathBuf = std::env::var_os("NODE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             me.parent()
                 .and_then(Path::parent)
                 .expect("benches live in target/release/deps")
-                .join("node")
+                .join("sigchain-node")
         });
     assert!(
         node.exists(),

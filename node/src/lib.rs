@@ -2,7 +2,7 @@
 pub mod api;
 pub mod chain;
 pub mod config;
-pub mod ledger;
+pub mod consensus;
 pub mod miner;
 pub mod peers;
 pub mod pool;

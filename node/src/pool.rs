@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use wallet::{Address, Signature};
 
+use crate::chain::Ledger;
 use crate::chain::Transaction;
-use crate::ledger::Ledger;
 
 /// Why a transfer was not admitted to the pool.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,9 +4,9 @@ mod common;
 
 use base64::Engine as _;
 use common::*;
-use node::chain::block::{FormError, PreviousHash};
+use node::chain::LedgerError;
 use node::chain::{Block, Chain, Rule, Rules, Timestamp, Transaction, ValidationError};
-use node::ledger::LedgerError;
+use node::chain::{FormError, PreviousHash};
 use serde_json::Value;
 use wallet::{Amount, WalletError};
 
@@ -315,7 +315,11 @@ fn string_amount_in_a_block_is_malformed() {
     let rules = rules();
     let mut values = as_values(&good_chain(&rules));
     values[2]["transactions"][0]["amount"] = Value::from("30");
-    expect_form_error(values, 3);
+    let form = expect_form_error(values, 3);
+    assert!(
+        matches!(&form, FormError::Transaction(0, inner) if matches!(**inner, FormError::Structure(_))),
+        "a digit-string amount in a block is a JSON type error of transaction 0: {form:?}"
+    );
 }
 
 #[test]

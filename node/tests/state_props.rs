@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use common::*;
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rule, Rules, Timestamp, Transaction};
-use node::ledger::{Ledger, LedgerError};
+use node::chain::{Ledger, LedgerError};
 use node::pool::AdmitError;
 use node::state::State;
 use proptest::collection::vec;
@@ -16,7 +16,7 @@ use proptest::sample::Index;
 use wallet::{Address, Amount, Signature};
 
 /// Property cases per test: each case signs up to a few dozen transfers at about 1 ms each.
-const CASES: u32 = 24;
+const CASES: u32 = 64;
 
 /// A block holds at most 3 transfers and the reward, so pending transfers often wait for a later block.
 const BLOCK_TRANSACTIONS: usize = 4;

@@ -8,11 +8,11 @@ use std::sync::OnceLock;
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use node::chain::{Block, BlockHash, PreviousHash, Timestamp, Transaction};
+use node::chain::{Block, BlockHash, PreviousHash, Sender, Timestamp, Transaction};
 use node::store::{
     load_or_create_wallet, Loaded, NetworkId, Op, Store, StoreError, KEY_FILE, STORE_FILE,
 };
-use wallet::{Amount, Nonce, Signature, Transfer, Wallet};
+use wallet::{Amount, Nonce, Signature, Wallet};
 
 /// Two wallets and one real signature, made once: RSA key generation is the slow part.
 struct Keys {
@@ -45,13 +45,11 @@ fn keys() -> &'static Keys {
             }
             Err(_) => (Wallet::generate(), Wallet::generate()),
         };
-        let transfer = Transfer {
-            sender: alice.address().clone(),
-            recipient: bob.address().clone(),
-            amount: Amount::new(1).unwrap(),
-            nonce: None,
-        };
-        let signature = alice.sign(&transfer);
+        let one = Amount::new(1).unwrap();
+        let signature = Transaction::sign(&alice, bob.address(), one, None)
+            .signature()
+            .expect("a signed transfer")
+            .clone();
         Keys {
             alice,
             bob,
@@ -79,15 +77,16 @@ fn transfer(n: u32) -> Transaction {
     } else {
         &keys.alice
     };
-    Transaction::Signed {
-        transfer: Transfer {
-            sender: keys.alice.address().clone(),
-            recipient: recipient.address().clone(),
-            amount: Amount::new(u64::from(n) + 1).unwrap(),
-            nonce: Some(Nonce::new(u64::from(n)).unwrap()),
-        },
-        signature: signature(n),
-    }
+    // A stand-in signature (the store checks form, not signatures), made
+    // through the chain's one constructor.
+    Transaction::from_parts(
+        Sender::Address(keys.alice.address().clone()),
+        recipient.address().clone(),
+        Amount::new(u64::from(n) + 1).unwrap(),
+        Some(Nonce::new(u64::from(n)).unwrap()),
+        Some(signature(n)),
+    )
+    .unwrap()
 }
 
 fn genesis() -> Block {

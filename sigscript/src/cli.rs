@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use zeroize::Zeroizing;
 
-use crate::{Wallet, WalletError};
+use wallet::{Wallet, WalletError};
 
 /// The largest secret read from stdin or a file. A 4096-bit secret is about
 /// 4.5 KB; anything much larger is the wrong file, and reading it whole would

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serde::Serialize;
-use wallet::cli::{self, CliError, SecretSource};
+use sigscript::cli::{self, CliError, SecretSource};
 use wallet::{Address, Amount, Nonce, Signature, Transfer};
 
 /// The environment variable that may carry the secret.

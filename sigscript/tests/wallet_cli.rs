@@ -1,5 +1,6 @@
 //! The `wallet` command as a user runs it: fresh key pairs in each output form, a 0600 key file that is never overwritten, addresses of secrets, and one-line errors.
 
+#[path = "../../wallet/tests/support/mod.rs"]
 mod support;
 
 use support::{assert_fails, stderr, stdout, vector_wallet};

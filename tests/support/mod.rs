@@ -1,7 +1,11 @@
 //! Test support for the end-to-end tests in `tests/`: finding the built binaries, starting real nodes on free loopback ports, and bounded HTTP calls.
 //!
+//! Each test file includes it as `mod support;` and uses only part of it.
+//!
 //! Every wait here has a timeout, and every started node is killed when its
 //! [`TestNode`] is dropped, so a failing test leaves no process behind.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -31,7 +35,7 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// A workspace binary (`node`, `sigscript`, `wallet`), which `cargo test --workspace` builds.
+/// A workspace binary (`sigchain-node`, `sigscript`, `wallet`), which `cargo test --workspace` builds.
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
@@ -118,7 +122,7 @@ impl TestNode {
 
     /// The command line a node of these options runs with (port 0: the system picks).
     pub fn command(data_dir: &Path, options: &NodeOptions) -> Command {
-        let mut command = Command::new(bin("node"));
+        let mut command = Command::new(bin("sigchain-node"));
         command
             .arg("--port")
             .arg("0")

@@ -10,15 +10,12 @@
 //! - [`Amount`], [`Nonce`]: checked whole numbers, JSON integer or digit string.
 //! - [`Signature`]: canonical base64 of a PKCS#1 v1.5 signature over MD5.
 //! - [`WalletError`]: every way input can be wrong.
-//! - [`cli`]: what the `wallet` and `sigscript` commands share (one-line
-//!   usage errors, exit statuses, reading secrets from stdin or a file).
 //!
-//! The crate has no async and no web code; the node, `sigscript` and the
-//! `wallet` command all use it.
+//! The crate has no async, no web and no command-line code; the node and the
+//! `sigscript` and `wallet` commands (in the `sigscript` crate) all use it.
 
 mod address;
 mod amount;
-pub mod cli;
 pub mod encoding;
 mod error;
 mod keys;

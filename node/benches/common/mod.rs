@@ -2,21 +2,13 @@
 #![allow(dead_code)] // Each bench uses its own part.
 
 use node::chain::Transaction;
-use wallet::{Amount, Nonce, Transfer, Wallet};
+use wallet::{Amount, Nonce, Wallet};
 
 /// `from` pays `to` `amount` coins, signed, with `nonce` (which keeps each such transfer distinct).
 pub fn signed(from: &Wallet, to: &Wallet, amount: u64, nonce: u64) -> Transaction {
-    let transfer = Transfer {
-        sender: from.address().clone(),
-        recipient: to.address().clone(),
-        amount: Amount::new(amount).expect("bench amounts are in range"),
-        nonce: Some(Nonce::new(nonce).expect("bench nonces are small")),
-    };
-    let signature = from.sign(&transfer);
-    Transaction::Signed {
-        transfer,
-        signature,
-    }
+    let amount = Amount::new(amount).expect("bench amounts are in range");
+    let nonce = Nonce::new(nonce).expect("bench nonces are small");
+    Transaction::sign(from, to.address(), amount, Some(nonce))
 }
 
 /// Block counts from the comma-separated list in `var`, else 10,000 and 100,000.

@@ -6,9 +6,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
-use wallet::{Address, Amount, Nonce, Signature, Transfer, WalletError};
 
 use super::canonical::python_json;
+use super::form::FormError;
+use super::transaction::{RawTransaction, Transaction};
 
 /// The SHA-256 of a block's canonical JSON. Shown and sent as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,154 +112,6 @@ impl Serialize for Timestamp {
     }
 }
 
-/// One entry of a block's `transactions` or of the pending pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transaction {
-    /// The miner's reward: `{"sender": "0", "recipient", "amount"}`, no signature.
-    Reward { recipient: Address, amount: Amount },
-    /// A payment signed by its sender.
-    Signed {
-        transfer: Transfer,
-        signature: Signature,
-    },
-}
-
-/// The reserved sender of mining rewards.
-pub const REWARD_SENDER: &str = "0";
-
-impl Transaction {
-    /// The signature, for a signed transfer.
-    pub fn signature(&self) -> Option<&Signature> {
-        match self {
-            Transaction::Reward { .. } => None,
-            Transaction::Signed { signature, .. } => Some(signature),
-        }
-    }
-
-    /// The amount moved or minted.
-    pub fn amount(&self) -> Amount {
-        match self {
-            Transaction::Reward { amount, .. } => *amount,
-            Transaction::Signed { transfer, .. } => transfer.amount,
-        }
-    }
-
-    /// Who receives the coins.
-    pub fn recipient(&self) -> &Address {
-        match self {
-            Transaction::Reward { recipient, .. } => recipient,
-            Transaction::Signed { transfer, .. } => &transfer.recipient,
-        }
-    }
-
-    /// Reads a transaction from its JSON form, naming what is wrong.
-    pub fn from_value(value: &Value) -> Result<Self, FormError> {
-        let raw =
-            RawTransaction::deserialize(value).map_err(|e| FormError::Structure(e.to_string()))?;
-        raw.check()
-    }
-}
-
-/// The JSON field order of a transaction is sorted, as the canonical form needs.
-#[derive(Serialize)]
-struct TransactionFields<'a> {
-    amount: Amount,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<Nonce>,
-    recipient: &'a Address,
-    sender: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signature: Option<&'a Signature>,
-}
-
-impl Serialize for Transaction {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = match self {
-            Transaction::Reward { recipient, amount } => TransactionFields {
-                amount: *amount,
-                nonce: None,
-                recipient,
-                sender: REWARD_SENDER,
-                signature: None,
-            },
-            Transaction::Signed {
-                transfer,
-                signature,
-            } => TransactionFields {
-                amount: transfer.amount,
-                nonce: transfer.nonce,
-                recipient: &transfer.recipient,
-                sender: transfer.sender.as_str(),
-                signature: Some(signature),
-            },
-        };
-        fields.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Transaction {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        RawTransaction::deserialize(deserializer)?
-            .check()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// A transaction with the right field names and JSON types, not yet checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTransaction {
-    amount: Number,
-    #[serde(default)]
-    nonce: Option<Number>,
-    recipient: String,
-    sender: String,
-    #[serde(default)]
-    signature: Option<String>,
-}
-
-impl RawTransaction {
-    fn check(self) -> Result<Transaction, FormError> {
-        // In blocks and the pool amounts are JSON integers; a string or float
-        // would hash differently from what every other node computes.
-        let amount = self
-            .amount
-            .as_u64()
-            .ok_or(WalletError::Amount("must be a whole number"))
-            .and_then(Amount::new)
-            .map_err(FormError::Amount)?;
-        let recipient =
-            Address::parse(&self.recipient).map_err(|e| FormError::Address("recipient", e))?;
-        if self.sender == REWARD_SENDER {
-            if self.signature.is_some() || self.nonce.is_some() {
-                return Err(FormError::RewardFields);
-            }
-            return Ok(Transaction::Reward { recipient, amount });
-        }
-        let sender = Address::parse(&self.sender).map_err(|e| FormError::Address("sender", e))?;
-        let nonce = self
-            .nonce
-            .map(|n| {
-                n.as_u64()
-                    .ok_or(WalletError::Nonce("must be a whole number"))
-                    .and_then(Nonce::new)
-            })
-            .transpose()
-            .map_err(FormError::Nonce)?;
-        let signature = self.signature.ok_or(FormError::MissingSignature)?;
-        let signature = Signature::parse(&signature).map_err(FormError::Signature)?;
-        Ok(Transaction::Signed {
-            transfer: Transfer {
-                sender,
-                recipient,
-                amount,
-                nonce,
-            },
-            signature,
-        })
-    }
-}
-
 /// A block: exactly the five fields of PROTOCOL §3, declared in sorted order
 /// so that serializing it gives the canonical JSON the hash covers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -293,18 +146,11 @@ impl Block {
         BlockHash(Sha256::digest(python_json(self)).into())
     }
 
-    /// Reads a block from its JSON form, naming what is wrong.
+    /// Reads a block from its JSON form, naming what is wrong (with the
+    /// position of a malformed transaction as a [`FormError::Transaction`]).
     pub fn from_value(value: &Value) -> Result<Self, FormError> {
-        let raw = RawBlock::deserialize(value).map_err(|e| FormError::Structure(e.to_string()))?;
-        let previous_hash = match &raw.previous_hash {
-            Value::Number(n) if n.as_u64() == Some(1) => PreviousHash::Genesis,
-            Value::String(text) => PreviousHash::Hash(text.parse()?),
-            other => {
-                return Err(FormError::PreviousHash(format!(
-                    "must be a hex hash (or the integer 1 in genesis), not {other}"
-                )))
-            }
-        };
+        let raw = RawBlock::<Value>::deserialize(value)
+            .map_err(|e| FormError::Structure(e.to_string()))?;
         let transactions = raw
             .transactions
             .iter()
@@ -313,62 +159,93 @@ impl Block {
                 Transaction::from_value(tx).map_err(|e| FormError::Transaction(at, Box::new(e)))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Block {
-            index: raw.index,
-            previous_hash,
-            proof: raw.proof,
-            timestamp: Timestamp(raw.timestamp),
-            transactions,
-        })
+        Ok(raw.into_block(transactions))
     }
 }
 
+/// Reads a block straight from JSON text into its typed form, with no
+/// intermediate `serde_json::Value`: the memory used is the block's own.
 impl<'de> Deserialize<'de> for Block {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Block::from_value(&value).map_err(serde::de::Error::custom)
+        let mut raw = RawBlock::<RawTransaction>::deserialize(deserializer)?;
+        let transactions = std::mem::take(&mut raw.transactions)
+            .into_iter()
+            .enumerate()
+            .map(|(at, tx)| {
+                tx.check()
+                    .map_err(|e| FormError::Transaction(at, Box::new(e)))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(serde::de::Error::custom)?;
+        Ok(raw.into_block(transactions))
     }
 }
 
-/// A block with the right field names and JSON types, not yet checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBlock {
-    index: u64,
-    previous_hash: Value,
-    proof: u64,
-    timestamp: Number,
-    transactions: Vec<Value>,
+impl TryFrom<&Value> for PreviousHash {
+    type Error = FormError;
+
+    /// The integer `1` (genesis) or 64 lowercase hex digits.
+    fn try_from(value: &Value) -> Result<Self, FormError> {
+        match value {
+            Value::Number(n) if n.as_u64() == Some(1) => Ok(PreviousHash::Genesis),
+            Value::String(text) => Ok(PreviousHash::Hash(text.parse()?)),
+            other => Err(FormError::PreviousHash(format!(
+                "must be a hex hash (or the integer 1 in genesis), not {other}"
+            ))),
+        }
+    }
 }
 
-/// What is wrong with the form of a block or transaction.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormError {
-    /// A field is missing, unknown, or of the wrong JSON type.
-    #[error("malformed: {0}")]
-    Structure(String),
-    /// `previous_hash` is neither a hash nor genesis's integer 1.
-    #[error("previous_hash {0}")]
-    PreviousHash(String),
-    /// Transaction number `.0` (from 0) is malformed.
-    #[error("transaction {0}: {1}")]
-    Transaction(usize, Box<FormError>),
-    /// An address is not a canonical RSA public key.
-    #[error("{0} is not a valid address: {1}")]
-    Address(&'static str, WalletError),
-    /// The amount is not an integer in range.
-    #[error("{0}")]
-    Amount(WalletError),
-    /// The nonce is not an integer in range.
-    #[error("{0}")]
-    Nonce(WalletError),
-    /// The signature is not canonical base64.
-    #[error("{0}")]
-    Signature(WalletError),
-    /// A transfer without a signature.
-    #[error("a transfer must carry a signature")]
-    MissingSignature,
-    /// A reward with a signature or nonce.
-    #[error("a reward (sender \"0\") has only sender, recipient and amount")]
-    RewardFields,
+impl<'de> Deserialize<'de> for PreviousHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The JSON forms a `previous_hash` may take, before they are checked.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(Number),
+            Text(String),
+        }
+        let value = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Value::Number(n),
+            Raw::Text(text) => Value::String(text),
+        };
+        PreviousHash::try_from(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<Number> for Timestamp {
+    /// Any JSON number: the hash covers it exactly as written.
+    fn from(number: Number) -> Self {
+        Timestamp(number)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Number::deserialize(deserializer).map(Timestamp)
+    }
+}
+
+/// A block with the right field names and JSON types; its transactions are
+/// `T`, not yet checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBlock<T> {
+    index: u64,
+    previous_hash: PreviousHash,
+    proof: u64,
+    timestamp: Timestamp,
+    transactions: Vec<T>,
+}
+
+impl<T> RawBlock<T> {
+    fn into_block(self, transactions: Vec<Transaction>) -> Block {
+        Block {
+            index: self.index,
+            previous_hash: self.previous_hash,
+            proof: self.proof,
+            timestamp: self.timestamp,
+            transactions,
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use wallet::{Address, Signature};
 
-use crate::chain::{Block, Transaction};
+use super::{Block, Transaction};
 
 /// What a block did wrong against the ledger; the index is the transaction's position in the block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,5 +115,35 @@ impl Ledger {
             .ok_or(LedgerError::Overflow { tx })?;
         touched.insert(address, balance);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{PreviousHash, Timestamp};
+    use wallet::{Amount, Wallet, MAX_SAFE_INTEGER};
+
+    #[test]
+    fn balance_overflow_is_refused_and_changes_nothing() {
+        let miner = Wallet::generate().address().clone();
+        let reward = Transaction::Reward {
+            recipient: miner.clone(),
+            amount: Amount::new(MAX_SAFE_INTEGER).unwrap(),
+        };
+        // 2^64 / (2^53 - 1) rewards are just over 2048: the 2049th overflows.
+        let block = Block {
+            index: 2,
+            previous_hash: PreviousHash::Genesis,
+            proof: 0,
+            timestamp: Timestamp::now(),
+            transactions: vec![reward; 2049],
+        };
+        let mut ledger = Ledger::default();
+        assert_eq!(
+            ledger.apply(&block),
+            Err(LedgerError::Overflow { tx: 2048 })
+        );
+        assert_eq!(ledger, Ledger::default());
     }
 }

@@ -2,9 +2,9 @@
 
 use wallet::{Amount, WalletError};
 
-use super::block::{Block, BlockHash, FormError, PreviousHash, Transaction};
+use super::ledger::LedgerError;
 use super::pow::valid_proof;
-use crate::ledger::LedgerError;
+use super::{Block, BlockHash, FormError, PreviousHash, Transaction};
 
 /// How far ahead of this node's clock a block's timestamp may be (PROTOCOL §5.5).
 pub const MAX_FUTURE_SECS: f64 = 2.0 * 60.0 * 60.0;
@@ -204,15 +204,9 @@ pub fn check_timestamp(block: &Block, now: f64) -> Result<(), Rule> {
 /// Rule 4: every transfer's signature verifies (context-free, so it may run in parallel).
 pub fn check_signatures(block: &Block) -> Result<(), Rule> {
     for (tx, transaction) in block.transactions.iter().enumerate() {
-        if let Transaction::Signed {
-            transfer,
-            signature,
-        } = transaction
-        {
-            transfer
-                .verify(signature)
-                .map_err(|source| Rule::Signature { tx, source })?;
-        }
+        transaction
+            .verify()
+            .map_err(|source| Rule::Signature { tx, source })?;
     }
     Ok(())
 }

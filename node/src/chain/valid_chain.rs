@@ -4,9 +4,9 @@ use std::thread;
 
 use serde_json::Value;
 
-use super::block::{Block, BlockHash, Transaction};
-use super::check::{check_genesis, check_header, check_signatures, Rule, Rules, ValidationError};
-use crate::ledger::Ledger;
+use super::ledger::Ledger;
+use super::rules::{check_genesis, check_header, check_signatures, Rule, Rules, ValidationError};
+use super::{Block, BlockHash, Transaction};
 
 /// A valid chain. The only ways to get one are [`Chain::new`] (genesis),
 /// [`Chain::validate`] and [`Chain::push`], so holding a `Chain` means its

@@ -8,17 +8,18 @@
 //! addresses makes a stored block ~600 bytes (several per page) and lets a
 //! load parse each distinct address once and share it.
 //!
-//! The header still goes through `Block::from_value`, so its rules (the
-//! genesis `previous_hash`, the exact form of the timestamp) live in one place.
+//! Decoding goes through the chain's checked conversions (`PreviousHash`
+//! from its JSON value, `Transaction::from_parts`), so the form rules live in
+//! one place.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
-use wallet::{Address, Amount, Nonce, Signature, Transfer};
+use wallet::{Address, Amount, Nonce, Signature};
 
-use crate::chain::{Block, Transaction};
+use crate::chain::{Block, PreviousHash, Sender, Timestamp, Transaction};
 
 /// A block as stored.
 #[derive(Serialize, Deserialize)]
@@ -174,15 +175,9 @@ impl Decoder {
 
     pub(crate) fn block(&mut self, bytes: &[u8]) -> Result<Block, String> {
         let stored: StoredBlock<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let header = serde_json::json!({
-            "index": stored.index,
-            "previous_hash": stored.previous_hash,
-            "proof": stored.proof,
-            "timestamp": stored.timestamp,
-            "transactions": [],
-        });
-        let mut block = Block::from_value(&header).map_err(|e| e.to_string())?;
-        block.transactions = stored
+        let previous_hash =
+            PreviousHash::try_from(&stored.previous_hash).map_err(|e| e.to_string())?;
+        let transactions = stored
             .transactions
             .into_iter()
             .enumerate()
@@ -191,7 +186,13 @@ impl Decoder {
                     .map_err(|e| format!("transaction {at}: {e}"))
             })
             .collect::<Result<_, _>>()?;
-        Ok(block)
+        Ok(Block {
+            index: stored.index,
+            previous_hash,
+            proof: stored.proof,
+            timestamp: Timestamp::from(stored.timestamp),
+            transactions,
+        })
     }
 
     pub(crate) fn transaction(&mut self, bytes: &[u8]) -> Result<Transaction, String> {
@@ -200,17 +201,14 @@ impl Decoder {
         self.checked(stored)
     }
 
-    /// Rebuilds a transaction with the same checks `Transaction`'s own `Deserialize` makes.
+    /// Rebuilds a transaction through the chain's one checked constructor.
     fn checked(&mut self, tx: StoredTransaction<'_>) -> Result<Transaction, String> {
         let amount = Amount::new(tx.amount).map_err(|e| e.to_string())?;
         let recipient = self.address(tx.recipient)?;
-        let Some(sender) = tx.sender else {
-            if tx.signature.is_some() || tx.nonce.is_some() {
-                return Err("a reward has no signature or nonce".to_owned());
-            }
-            return Ok(Transaction::Reward { recipient, amount });
+        let sender = match tx.sender {
+            None => Sender::Reward,
+            Some(id) => Sender::Address(self.address(id)?),
         };
-        let sender = self.address(sender)?;
         let nonce = tx
             .nonce
             .map(Nonce::new)
@@ -218,38 +216,22 @@ impl Decoder {
             .map_err(|e| e.to_string())?;
         let signature = tx
             .signature
-            .ok_or_else(|| "a transfer without a signature".to_owned())?;
-        let signature = Signature::parse(&signature).map_err(|e| e.to_string())?;
-        Ok(Transaction::Signed {
-            transfer: Transfer {
-                sender,
-                recipient,
-                amount,
-                nonce,
-            },
-            signature,
-        })
+            .map(|text| Signature::parse(&text))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        Transaction::from_parts(sender, recipient, amount, nonce, signature)
+            .map_err(|e| e.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::{PreviousHash, Timestamp};
     use wallet::Wallet;
 
     fn signed(from: &Wallet, to: &Wallet, amount: u64, nonce: Option<u64>) -> Transaction {
-        let transfer = Transfer {
-            sender: from.address().clone(),
-            recipient: to.address().clone(),
-            amount: Amount::new(amount).unwrap(),
-            nonce: nonce.map(|n| Nonce::new(n).unwrap()),
-        };
-        let signature = from.sign(&transfer);
-        Transaction::Signed {
-            transfer,
-            signature,
-        }
+        let nonce = nonce.map(|n| Nonce::new(n).unwrap());
+        Transaction::sign(from, to.address(), Amount::new(amount).unwrap(), nonce)
     }
 
     fn round_trip(blocks: &[Block], pool: &[Transaction]) -> (Vec<Block>, Vec<Transaction>) {

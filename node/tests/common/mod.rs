@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rules, Timestamp, Transaction};
-use wallet::{Address, Amount, Nonce, Transfer, Wallet};
+use wallet::{Address, Amount, Nonce, Wallet};
 
 /// Rules for tests: difficulty 2 mines in about 256 tries.
 pub fn rules() -> Rules {
@@ -32,17 +32,8 @@ pub fn carol() -> &'static Wallet {
 
 /// A signed transfer from `from` to `to`.
 pub fn pay(from: &Wallet, to: &Address, amount: u64, nonce: Option<u64>) -> Transaction {
-    let transfer = Transfer {
-        sender: from.address().clone(),
-        recipient: to.clone(),
-        amount: Amount::new(amount).unwrap(),
-        nonce: nonce.map(|n| Nonce::new(n).unwrap()),
-    };
-    let signature = from.sign(&transfer);
-    Transaction::Signed {
-        transfer,
-        signature,
-    }
+    let nonce = nonce.map(|n| Nonce::new(n).unwrap());
+    Transaction::sign(from, to, Amount::new(amount).unwrap(), nonce)
 }
 
 /// The reward transaction of a block mined by `miner`.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wallet::cli::{self, CliError, SecretSource};
+use sigscript::cli::{self, CliError, SecretSource};
 use wallet::Wallet;
 
 /// Make sigchain wallets.
