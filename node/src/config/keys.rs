@@ -306,3 +306,68 @@ const fn str_eq(a: &str, b: &str) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_a_known_section_and_a_snake_case_name() {
+        for key in Key::all() {
+            let path = key.path();
+            assert_eq!(path.matches('.').count(), 1, "{path}");
+            for part in [key.section(), key.name()] {
+                assert!(!part.is_empty(), "{path}");
+                assert!(
+                    part.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                    "{path}: lower-case letters, digits and _ only"
+                );
+            }
+            assert_eq!(Key::find(path), Some(key));
+        }
+        let names: Vec<&str> = sections().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(names, ["chain", "node", "peers"]);
+        assert_eq!(Key::find("node"), None);
+        assert_eq!(Key::find("port"), None);
+    }
+
+    #[test]
+    fn names_are_unique_across_sections_so_each_key_has_its_own_variable() {
+        let mut vars: Vec<&str> = Key::all().map(Key::env).collect();
+        vars.sort_unstable();
+        vars.dedup();
+        assert_eq!(vars.len(), Key::count(), "{vars:?}");
+        assert_eq!(Key::named("node.data_dir").env(), "SIGCHAIN_DATA_DIR");
+    }
+
+    #[test]
+    fn no_key_reads_a_variable_meant_for_the_scripts_or_the_tests() {
+        // The client scripts and the tests read these; a node started by them
+        // inherits them, so a key with one of these names would pick it up.
+        let others = [
+            "SIGCHAIN_BIN_DIR",
+            "SIGCHAIN_CRASH_ROUNDS",
+            "SIGCHAIN_CRASH_SEED",
+            "SIGCHAIN_DATA",
+            "SIGCHAIN_MINE_TIMEOUT",
+            "SIGCHAIN_NODE_BIN",
+            "SIGCHAIN_NO_JQ",
+            "SIGCHAIN_PS1_ORIG",
+            "SIGCHAIN_QUIET",
+            "SIGCHAIN_RAW",
+            "SIGCHAIN_RESOLVE_TIMEOUT",
+            "SIGCHAIN_TESTNET_STOP_WAIT",
+            "SIGCHAIN_TESTNET_WAIT",
+            "SIGCHAIN_TIMEOUT",
+        ];
+        for key in Key::all() {
+            assert!(
+                !others.contains(&key.env()),
+                "{} reads {}",
+                key.path(),
+                key.env()
+            );
+        }
+    }
+}

@@ -38,6 +38,16 @@
 //! - `layers.rs`: applying the file, the environment and the flags, then the
 //!   checks of settings against each other;
 //! - `error.rs`: [`Origin`] and [`ConfigError`].
+//!
+//! # Adding a setting
+//!
+//! Add the field (with its `///` line) to its section's struct here and its
+//! default to the `Default` impl, then one row to `KEYS` in `keys.rs`. The
+//! row alone makes the key readable from the file and from its environment
+//! variable (`SIGCHAIN_` and the name after the dot, upper-cased: the name
+//! must be unique across sections, which a test checks), and lists it in the
+//! summary. A flag that sets the key is a field of [`Args`] and one row of
+//! `KEY_FLAGS` in `args.rs`.
 
 mod args;
 mod error;
