@@ -55,7 +55,7 @@ trap stop_nodes EXIT
 
 step "1. Build the node, sigscript and wallet"
 if [[ -z ${SIGCHAIN_BIN_DIR:-} ]]; then
-    cargo build --release -p node -p sigscript -p wallet
+    cargo build --release -p node -p sigscript
 fi
 
 step "2. Start a node on port $PORT1 (data in $DATA/node-$PORT1)"
