@@ -3,10 +3,10 @@
 //! A number is held as [`MAX_LIMBS`] 64-bit limbs, least significant first;
 //! only the modulus's own limb count is used. With R = 2^(64 * limbs),
 //! Montgomery multiplication gives a·b·R⁻¹ mod n without any division, so
-//! x^65537 = x^(2^16)·x costs 16 squarings and 2 multiplications (plus one
-//! to bring x into Montgomery form), where general big-integer code spends
-//! about 90. Nothing here needs constant time: it only ever sees public keys
-//! and signatures.
+//! x^65537 = x^(2^16)·x costs 18 of them: one by R² to bring x into
+//! Montgomery form, 16 squarings, and one by x that also brings the result
+//! out of it. Nothing here needs constant time: it only ever sees public
+//! keys and signatures.
 
 use rsa::BigUint;
 
