@@ -1,7 +1,7 @@
 //! `Address`: a canonical base64 public key, the only form in which the node stores or compares addresses.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use md5::{Digest, Md5};
 use rsa::traits::PublicKeyParts;
@@ -9,6 +9,7 @@ use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::encoding::{decode_public, encode_public};
+use crate::verify::FastKey;
 use crate::{Signature, WalletError};
 
 /// A wallet address: base64 of the PEM SubjectPublicKeyInfo of an RSA key.
@@ -19,7 +20,29 @@ use crate::{Signature, WalletError};
 #[derive(Clone)]
 pub struct Address {
     text: Arc<str>,
-    key: Arc<RsaPublicKey>,
+    key: Arc<Key>,
+}
+
+/// The parsed key, and its form for fast checks once one is needed.
+struct Key {
+    rsa: RsaPublicKey,
+    /// Made by the first verification, then shared by every clone: most
+    /// addresses (recipients) never check a signature.
+    fast: OnceLock<Option<FastKey>>,
+}
+
+impl Key {
+    fn new(rsa: RsaPublicKey) -> Self {
+        Key {
+            rsa,
+            fast: OnceLock::new(),
+        }
+    }
+
+    /// The fast form, or `None` for a key that only the `rsa` crate checks.
+    fn fast(&self) -> Option<&FastKey> {
+        self.fast.get_or_init(|| FastKey::new(&self.rsa)).as_ref()
+    }
 }
 
 impl Address {
@@ -32,14 +55,14 @@ impl Address {
         }
         Ok(Address {
             text: canonical.into(),
-            key: Arc::new(key),
+            key: Arc::new(Key::new(key)),
         })
     }
 
     pub(crate) fn from_key(key: RsaPublicKey) -> Self {
         Address {
             text: encode_public(&key).into(),
-            key: Arc::new(key),
+            key: Arc::new(Key::new(key)),
         }
     }
 
@@ -49,23 +72,63 @@ impl Address {
     }
 
     /// Checks that `signature` is this key's PKCS#1 v1.5 signature over the MD5 of `message`.
+    ///
+    /// A signature of the wrong length for the key is malformed; any other
+    /// that is not the key's signature of this message, including one at or
+    /// above the modulus, is bad.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), WalletError> {
+        let bytes = self.signature_bytes(signature)?;
+        let digest = Md5::digest(message);
+        let valid = match self.key.fast() {
+            Some(fast) => fast.verify(&digest, &bytes),
+            None => self.rsa_crate_verifies(&digest, &bytes),
+        };
+        valid.then_some(()).ok_or(WalletError::BadSignature)
+    }
+
+    /// [`Address::verify`] done by the `rsa` crate alone, whatever the key:
+    /// the reference the fast check is tested against.
+    #[cfg(test)]
+    pub(crate) fn verify_with_rsa_crate(
+        &self,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), WalletError> {
+        let bytes = self.signature_bytes(signature)?;
+        let digest = Md5::digest(message);
+        let valid = self.rsa_crate_verifies(&digest, &bytes);
+        valid.then_some(()).ok_or(WalletError::BadSignature)
+    }
+
+    /// Whether this key uses the fast check.
+    #[cfg(test)]
+    pub(crate) fn has_fast_check(&self) -> bool {
+        self.key.fast().is_some()
+    }
+
+    /// The signature's bytes, if their length is the key's size.
+    fn signature_bytes(&self, signature: &Signature) -> Result<Vec<u8>, WalletError> {
         let bytes = signature.decode()?;
-        if bytes.len() != self.key.size() {
+        if bytes.len() != self.key.rsa.size() {
             return Err(WalletError::MalformedSignature {
                 reason: "its length does not match the sender's key size",
             });
         }
+        Ok(bytes)
+    }
+
+    /// The `rsa` crate's check of a signature of the key's size.
+    fn rsa_crate_verifies(&self, digest: &[u8], bytes: &[u8]) -> bool {
         // No signature of this key is at or above its modulus (one made by
         // another key may be). Refusing such values also keeps one transfer
-        // from carrying two signature texts (s and s + n).
-        if BigUint::from_bytes_be(&bytes) >= *self.key.n() {
-            return Err(WalletError::BadSignature);
-        }
-        let digest = Md5::digest(message);
-        self.key
-            .verify(Pkcs1v15Sign::new::<Md5>(), &digest, &bytes)
-            .map_err(|_| WalletError::BadSignature)
+        // from carrying two signature texts (s and s + n). The fast check
+        // refuses them too.
+        BigUint::from_bytes_be(bytes) < *self.key.rsa.n()
+            && self
+                .key
+                .rsa
+                .verify(Pkcs1v15Sign::new::<Md5>(), digest, bytes)
+                .is_ok()
     }
 }
 

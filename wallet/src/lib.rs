@@ -4,6 +4,9 @@
 //!
 //! - [`encoding`]: the canonical text forms (base64 of PyCrypto-style PEM).
 //! - [`Address`]: a canonical public key; verifies signatures.
+//! - `verify` and `montgomery` (private): the fast signature check behind
+//!   [`Address::verify`] for exponent-65537 keys (x^65537 mod n on u64 limbs);
+//!   other keys are checked by the `rsa` crate.
 //! - [`Wallet`]: a private key; generates, loads, exports the secret, signs.
 //! - [`Transfer`]: sender, recipient, amount and nonce, and the one function
 //!   that builds the signed message.
@@ -19,8 +22,10 @@ mod amount;
 pub mod encoding;
 mod error;
 mod keys;
+mod montgomery;
 mod signature;
 mod transfer;
+mod verify;
 
 pub use address::Address;
 pub use amount::{Amount, Nonce, MAX_SAFE_INTEGER};
