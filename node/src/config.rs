@@ -34,7 +34,7 @@ use std::time::Duration;
 use clap::Parser;
 use wallet::Amount;
 
-use crate::peers::{canonical_host, PeerAddr, PeerError};
+use crate::net::{canonical_host, PeerAddr, PeerError};
 
 /// The file read when `--config` is not given, relative to the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "config.toml";

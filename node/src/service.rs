@@ -18,7 +18,7 @@ use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Chain, Rule, Rules, Timestamp, Transaction, ValidationError};
 use crate::config::Config;
 use crate::miner::Miner;
-use crate::peers::{self, FetchError, PeerAddr, PeerError, PeerRegistry};
+use crate::net::{self, FetchError, PeerAddr, PeerError, PeerRegistry};
 use crate::pool::AdmitError;
 use crate::state::{MineError, State};
 use crate::store::{Op, Store, StoreError};
@@ -113,7 +113,7 @@ impl Node {
         state: State,
         peers: PeerRegistry,
     ) -> Result<Node, NodeError> {
-        let client = peers::client(config.peers.timeout)
+        let client = net::client(config.peers.timeout)
             .map_err(|e| NodeError::Internal(format!("cannot build the HTTP client: {e}")))?;
         let miner = Miner::new(config.node.miner_threads);
         Ok(Node {
@@ -274,7 +274,7 @@ impl Node {
     pub async fn resolve(&self) -> Result<Resolution, NodeError> {
         let settings = &self.inner.config.peers;
         let peers = self.peers();
-        let fetched = peers::fetch_all(
+        let fetched = net::fetch_all(
             &self.inner.client,
             &peers,
             settings.timeout,
