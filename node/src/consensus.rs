@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::chain::{BlockHash, Chain, Rules};
-use crate::peers::{FetchError, PeerAddr};
+use crate::net::{FetchError, PeerAddr};
 
 /// What one peer's chain did during a resolve; serialized as the short phrase the API reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

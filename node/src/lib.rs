@@ -4,7 +4,7 @@ pub mod chain;
 pub mod config;
 pub mod consensus;
 pub mod miner;
-pub mod peers;
+pub mod net;
 pub mod pool;
 pub mod server;
 pub mod service;

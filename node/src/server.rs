@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer};
 use crate::api;
 use crate::chain::{Rules, Timestamp};
 use crate::config::Config;
-use crate::peers::{PeerAddr, PeerRegistry};
+use crate::net::{PeerAddr, PeerRegistry};
 use crate::service::Node;
 use crate::state::State;
 use crate::store::{self, NetworkId, Op, Store};
@@ -28,7 +28,7 @@ pub enum StartError {
     },
     /// Stored or configured peers do not fit.
     #[error("peers: {0}")]
-    Peers(#[from] crate::peers::PeerError),
+    Peers(#[from] crate::net::PeerError),
     /// The listening socket could not be opened.
     #[error("cannot listen on {address}: {error}")]
     Listen {

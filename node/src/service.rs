@@ -18,7 +18,7 @@ use crate::chain::{Block, BlockHash, Chain, Timestamp, Transaction, ValidationEr
 use crate::config::Config;
 use crate::consensus::{self, Ours, Outcome, PeerReport};
 use crate::miner::Miner;
-use crate::peers::{self, PeerAddr, PeerError, PeerRegistry};
+use crate::net::{self, PeerAddr, PeerError, PeerRegistry};
 use crate::pool::AdmitError;
 use crate::state::{Adopted, MineError, State};
 use crate::store::{Op, Store, StoreError};
@@ -119,7 +119,7 @@ impl Node {
         state: State,
         peers: PeerRegistry,
     ) -> Result<Node, NodeError> {
-        let client = peers::client(config.peers.timeout).map_err(NodeError::HttpClient)?;
+        let client = net::client(config.peers.timeout).map_err(NodeError::HttpClient)?;
         let miner = Miner::new(config.node.miner_threads);
         Ok(Node {
             inner: Arc::new(Inner {
@@ -269,7 +269,7 @@ impl Node {
     /// than ours, and adopts the longest valid one (on equal length ours stays).
     pub async fn resolve(&self) -> Result<Resolution, NodeError> {
         let settings = &self.inner.config.peers;
-        let fetched = peers::fetch_all(
+        let fetched = net::fetch_all(
             &self.inner.client,
             &self.peers(),
             settings.timeout,

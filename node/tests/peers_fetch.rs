@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use node::peers::{client, fetch_all, fetch_chain, FetchError, PeerAddr};
+use node::net::{client, fetch_all, fetch_chain, FetchError, PeerAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::peers::{PeerAddr, PeerError};
+use crate::net::{PeerAddr, PeerError};
 
 use super::args::{Args, KEY_FLAGS};
 use super::keys::{sections, Key};

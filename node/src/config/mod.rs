@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use wallet::Amount;
 
-use crate::peers::PeerAddr;
+use crate::net::PeerAddr;
 
 pub use args::Args;
 pub use error::{ConfigError, Origin};

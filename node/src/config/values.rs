@@ -1,6 +1,6 @@
 //! Checking one value: from the TOML file or as text from the environment or a flag, into the type its key holds.
 
-use crate::peers::{canonical_host, PeerAddr};
+use crate::net::{canonical_host, PeerAddr};
 
 /// A value before it is checked: from the TOML file, or text from the environment or a flag.
 #[derive(Clone, Copy)]

@@ -1,0 +1,318 @@
+//! The writer thread: it drains queued requests into one redb write transaction (group commit), refusing requests that do not fit the stored chain, and applies each [`Op`] to the tables.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redb::{Database, Table};
+use tokio::sync::oneshot;
+use wallet::Signature;
+
+use super::schema::{self, At, BLOCKS, PEERS, POOL};
+use super::{codec, StoreError};
+use crate::chain::{Block, Transaction};
+
+/// One change to the stored state. A [`Store::submit`](super::Store::submit) call's ops are applied in order.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Appends `block` at the tip (its index must be the tip's plus one) and
+    /// removes the pool entries with these signatures.
+    AppendBlock { block: Block, mined: Vec<Signature> },
+    /// Adds a signed transaction to the pool (an existing entry with the same signature is replaced).
+    AddPending(Transaction),
+    /// Removes pool entries by signature; absent ones are ignored.
+    RemovePending(Vec<Signature>),
+    /// Truncates the chain to its first `keep` blocks (at least genesis), appends
+    /// `blocks` (indexed from `keep + 1`), and replaces the whole pool with `pool`.
+    /// Written in one commit like every request: after a crash the file holds
+    /// the old chain or the new one, never a mix.
+    ReplaceChain {
+        keep: u64,
+        blocks: Vec<Block>,
+        pool: Vec<Transaction>,
+    },
+    /// Replaces the peer list.
+    SetPeers(Vec<String>),
+}
+
+/// One submitted request and where its answer goes.
+pub(super) struct Request {
+    pub(super) ops: Vec<Op>,
+    pub(super) done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The running writer: its queue, its commit counter and its thread.
+pub(super) struct Started {
+    pub(super) queue: mpsc::Sender<Request>,
+    pub(super) commits: Arc<AtomicU64>,
+    pub(super) thread: JoinHandle<()>,
+}
+
+/// Starts the writer thread on `db`, whose chain has `tip` blocks and whose
+/// next pool entry gets arrival number `next_seq`.
+pub(super) fn spawn(
+    db: Database,
+    path: Arc<Path>,
+    tip: u64,
+    next_seq: u64,
+    encoder: codec::Encoder,
+) -> Result<Started, StoreError> {
+    let writer = Writer {
+        tip,
+        next_seq,
+        encoder,
+        db,
+        path: path.clone(),
+        commits: Arc::new(AtomicU64::new(0)),
+        failed: None,
+    };
+    let commits = writer.commits.clone();
+    let (queue, requests) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("store-writer".to_owned())
+        .spawn(move || writer.run(requests))
+        .map_err(|e| StoreError::io(&path, format!("cannot start the writer thread: {e}")))?;
+    Ok(Started {
+        queue,
+        commits,
+        thread,
+    })
+}
+
+/// The writer thread's state: the database and what it needs to check and number requests.
+struct Writer {
+    db: Database,
+    path: Arc<Path>,
+    /// The stored chain's length (= the tip's index).
+    tip: u64,
+    /// The arrival number the next pool entry gets.
+    next_seq: u64,
+    /// The address numbering, as stored.
+    encoder: codec::Encoder,
+    commits: Arc<AtomicU64>,
+    /// Set when a commit failed: no more writes.
+    failed: Option<String>,
+}
+
+/// The counters a request changes; checked on a copy so a refused request leaves no trace.
+#[derive(Clone, Copy)]
+struct Tip(u64);
+
+impl Tip {
+    fn check(&mut self, ops: &[Op]) -> Result<(), String> {
+        let mut tip = self.0;
+        let signed = |tx: &Transaction| {
+            tx.signature()
+                .map(|_| ())
+                .ok_or_else(|| "a mining reward cannot be a pending transaction".to_owned())
+        };
+        for op in ops {
+            match op {
+                Op::AppendBlock { block, .. } => {
+                    if block.index != tip + 1 {
+                        return Err(format!(
+                            "block {} cannot be appended to a chain of {tip} blocks",
+                            block.index
+                        ));
+                    }
+                    tip += 1;
+                }
+                Op::AddPending(tx) => signed(tx)?,
+                Op::RemovePending(_) | Op::SetPeers(_) => {}
+                Op::ReplaceChain { keep, blocks, pool } => {
+                    if *keep == 0 || *keep > tip {
+                        return Err(format!(
+                            "cannot keep {keep} blocks of a chain of {tip} (genesis always stays)"
+                        ));
+                    }
+                    tip = *keep;
+                    for block in blocks {
+                        if block.index != tip + 1 {
+                            return Err(format!(
+                                "block {} cannot follow block {tip} in a replacement chain",
+                                block.index
+                            ));
+                        }
+                        tip += 1;
+                    }
+                    pool.iter().try_for_each(signed)?;
+                }
+            }
+        }
+        self.0 = tip;
+        Ok(())
+    }
+}
+
+impl Writer {
+    fn run(mut self, requests: mpsc::Receiver<Request>) {
+        // Everything that queued up during the previous commit goes into the next one.
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            batch.extend(requests.try_iter());
+            self.commit_batch(batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Request>) {
+        if let Some(detail) = &self.failed {
+            for request in batch {
+                let _ = request.done.send(Err(StoreError::Failed {
+                    path: self.path.to_path_buf(),
+                    detail: detail.clone(),
+                }));
+            }
+            return;
+        }
+        let mut planned = Tip(self.tip);
+        let verdicts: Vec<Result<(), StoreError>> = batch
+            .iter()
+            .map(|request| {
+                planned
+                    .check(&request.ops)
+                    .map_err(|detail| StoreError::Rejected {
+                        path: self.path.to_path_buf(),
+                        detail,
+                    })
+            })
+            .collect();
+        let accepted: Vec<&[Op]> = batch
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| verdict.is_ok())
+            .map(|(request, _)| request.ops.as_slice())
+            .collect();
+        let outcome = if accepted.iter().all(|ops| ops.is_empty()) {
+            Ok(())
+        } else {
+            match self.write(&accepted) {
+                Ok(()) => {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    Err(e)
+                }
+            }
+        };
+        for (request, verdict) in batch.into_iter().zip(verdicts) {
+            let answer = verdict.and_then(|()| outcome.clone());
+            // A submitter that stopped waiting does not need the answer.
+            let _ = request.done.send(answer);
+        }
+    }
+
+    /// Applies the accepted requests in one write transaction and commits it.
+    fn write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
+        let result = self.try_write(accepted);
+        match result {
+            Ok(()) => self.encoder.committed(),
+            // Numbers given to addresses in the failed commit were not stored.
+            Err(_) => self.encoder.forget_unstored(),
+        }
+        result
+    }
+
+    fn try_write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
+        let path = &*self.path;
+        let mut txn = self.db.begin_write().at(path)?;
+        txn.set_two_phase_commit(true);
+        let (tip, next_seq) = {
+            let mut tables = Tables {
+                blocks: txn.open_table(BLOCKS).at(path)?,
+                pool: txn.open_table(POOL).at(path)?,
+                peers: txn.open_table(PEERS).at(path)?,
+                encoder: &mut self.encoder,
+                path,
+                tip: self.tip,
+                next_seq: self.next_seq,
+            };
+            for op in accepted.iter().flat_map(|ops| ops.iter()) {
+                tables.apply(op)?;
+            }
+            (tables.tip, tables.next_seq)
+        };
+        schema::store_addresses(&txn, &self.encoder, path)?;
+        txn.commit().at(path)?;
+        self.tip = tip;
+        self.next_seq = next_seq;
+        Ok(())
+    }
+}
+
+/// The tables one commit changes, and the counters as they will be once it is durable.
+struct Tables<'txn, 'w> {
+    blocks: Table<'txn, u64, &'static [u8]>,
+    pool: Table<'txn, &'static str, (u64, &'static [u8])>,
+    peers: Table<'txn, &'static str, u64>,
+    encoder: &'w mut codec::Encoder,
+    path: &'w Path,
+    tip: u64,
+    next_seq: u64,
+}
+
+impl Tables<'_, '_> {
+    fn apply(&mut self, op: &Op) -> Result<(), StoreError> {
+        match op {
+            Op::AppendBlock { block, mined } => {
+                self.put_block(block)?;
+                self.remove_pending(mined)
+            }
+            Op::AddPending(tx) => self.add_pending(tx),
+            Op::RemovePending(signatures) => self.remove_pending(signatures),
+            Op::ReplaceChain { keep, blocks, pool } => {
+                for index in keep + 1..=self.tip {
+                    self.blocks.remove(index).at(self.path)?;
+                }
+                self.tip = *keep;
+                for block in blocks {
+                    self.put_block(block)?;
+                }
+                self.pool.retain(|_, _| false).at(self.path)?;
+                pool.iter().try_for_each(|tx| self.add_pending(tx))
+            }
+            Op::SetPeers(list) => {
+                self.peers.retain(|_, _| false).at(self.path)?;
+                for (at, peer) in (0u64..).zip(list) {
+                    self.peers.insert(peer.as_str(), at).at(self.path)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores `block` under its index, which becomes the tip.
+    fn put_block(&mut self, block: &Block) -> Result<(), StoreError> {
+        self.blocks
+            .insert(block.index, self.encoder.block(block).as_slice())
+            .at(self.path)?;
+        self.tip = block.index;
+        Ok(())
+    }
+
+    /// Stores `tx` in the pool under the next arrival number.
+    fn add_pending(&mut self, tx: &Transaction) -> Result<(), StoreError> {
+        let signature = tx
+            .signature()
+            .expect("requests with unsigned pending entries were rejected");
+        self.pool
+            .insert(
+                signature.as_str(),
+                (self.next_seq, self.encoder.transaction(tx).as_slice()),
+            )
+            .at(self.path)?;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Removes pool entries by signature; absent ones are ignored.
+    fn remove_pending(&mut self, signatures: &[Signature]) -> Result<(), StoreError> {
+        for signature in signatures {
+            self.pool.remove(signature.as_str()).at(self.path)?;
+        }
+        Ok(())
+    }
+}
