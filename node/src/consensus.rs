@@ -2,9 +2,7 @@
 
 use serde::Serialize;
 
-use serde_json::Value;
-
-use crate::chain::{BlockHash, Chain, Rules};
+use crate::chain::{Block, BlockHash, Chain, Rules};
 use crate::net::{FetchError, PeerAddr};
 
 /// What one peer's chain did during a resolve; serialized as the short phrase the API reports.
@@ -37,6 +35,20 @@ pub enum Outcome {
     /// An HTTP status other than 200.
     #[serde(rename = "http error")]
     HttpError,
+    /// The peer is this node under another name; it is removed.
+    #[serde(rename = "this node")]
+    ThisNode,
+}
+
+impl Outcome {
+    /// Whether the peer answered with something that is not a valid chain
+    /// (which demotes it), as opposed to not answering or answering well.
+    pub fn is_bad_answer(self) -> bool {
+        matches!(
+            self,
+            Outcome::Invalid | Outcome::Malformed | Outcome::TooLarge
+        )
+    }
 }
 
 impl From<&FetchError> for Outcome {
@@ -47,6 +59,8 @@ impl From<&FetchError> for Outcome {
             FetchError::TooLarge { .. } => Outcome::TooLarge,
             FetchError::HttpStatus(_) => Outcome::HttpError,
             FetchError::Malformed(_) => Outcome::Malformed,
+            FetchError::InvalidBlock { .. } => Outcome::Invalid,
+            FetchError::ThisNode => Outcome::ThisNode,
         }
     }
 }
@@ -89,7 +103,7 @@ pub struct Choice {
 /// Validates every answer whose chain is longer than ours and chooses the
 /// longest valid one; on equal length the first answer wins, and a chain no
 /// longer than ours is never chosen. CPU-heavy: call it off async workers.
-pub fn choose(answers: Vec<(PeerAddr, Result<Vec<Value>, FetchError>)>, ours: &Ours<'_>) -> Choice {
+pub fn choose(answers: Vec<(PeerAddr, Result<Vec<Block>, FetchError>)>, ours: &Ours<'_>) -> Choice {
     let mut reports = Vec::with_capacity(answers.len());
     let mut best: Option<(usize, Chain)> = None;
     for (peer, answer) in answers {
@@ -110,7 +124,7 @@ pub fn choose(answers: Vec<(PeerAddr, Result<Vec<Value>, FetchError>)>, ours: &O
 /// One peer's answer: its report, and its chain when that is valid and longer than ours.
 fn judge(
     peer: &PeerAddr,
-    answer: Result<Vec<Value>, FetchError>,
+    answer: Result<Vec<Block>, FetchError>,
     ours: &Ours<'_>,
 ) -> (PeerReport, Option<Chain>) {
     let mut report = PeerReport {
@@ -131,7 +145,7 @@ fn judge(
     if blocks.len() <= ours.hashes.len() {
         return (report, None);
     }
-    match Chain::from_values(&blocks, ours.rules, ours.now, ours.hashes) {
+    match Chain::validate(blocks, ours.rules, ours.now, ours.hashes) {
         Ok(chain) => {
             report.result = Outcome::Longer;
             (report, Some(chain))

@@ -33,6 +33,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let listener = server::listen(&config)?;
+        // With port 0 the system chose one: the node must know it to recognize itself as a peer.
+        let mut config = config;
+        if let Some(bound) = server::local_addr(&listener) {
+            config.node.port = bound.port();
+        }
         let summary = config.summary();
         let node = server::open(config)?;
         tracing::info!("settings:\n{summary}");

@@ -85,19 +85,8 @@ pub fn open(config: Config) -> Result<Node, StartError> {
         ));
     }
 
-    let stored: Vec<PeerAddr> = loaded
-        .peers
-        .iter()
-        .map(|p| PeerAddr::parse(p))
-        .collect::<Result<_, _>>()?;
-    let stored_count = stored.len();
-    let peers = PeerRegistry::from_peers(
-        stored
-            .into_iter()
-            .chain(config.peers.initial_peers.iter().cloned()),
-        config.peers.max_peers,
-    )?;
-    if peers.len() != stored_count {
+    let (peers, changed) = restore_peers(&config, &loaded.peers)?;
+    if changed {
         ops.push(Op::SetPeers(
             peers.list().iter().map(|p| p.as_str().to_owned()).collect(),
         ));
@@ -106,6 +95,32 @@ pub fn open(config: Config) -> Result<Node, StartError> {
         store.write(ops)?;
     }
     Node::new(config, wallet, store, state, peers).map_err(|e| StartError::Other(e.to_string()))
+}
+
+/// The stored peers, then the configured ones, without duplicates and
+/// without any the peer policy refuses (this node itself under a local name,
+/// an unspecified or a disallowed link-local address), each dropped with a
+/// warning. Also says whether the list differs from the stored one.
+fn restore_peers(config: &Config, stored: &[String]) -> Result<(PeerRegistry, bool), StartError> {
+    let policy = config.peer_policy();
+    let stored: Vec<PeerAddr> = stored
+        .iter()
+        .map(|p| PeerAddr::parse(p))
+        .collect::<Result<_, _>>()?;
+    let candidates = stored.iter().chain(&config.peers.initial_peers);
+    let allowed: Vec<PeerAddr> = candidates
+        .filter(|peer| match policy.check(peer) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "not keeping a peer");
+                false
+            }
+        })
+        .cloned()
+        .collect();
+    let peers = PeerRegistry::from_peers(allowed, config.peers.max_peers)?;
+    let changed = peers.list() != stored.as_slice();
+    Ok((peers, changed))
 }
 
 /// Refuses an empty store file next to an existing node key.

@@ -216,3 +216,152 @@ async fn a_body_that_stops_arriving_is_answered_408() {
     let (status, body) = json_of(response).await;
     assert_eq!(status, 408, "{body}");
 }
+
+fn open_node_with(dir: &Path, change: impl FnOnce(&mut Config)) -> Node {
+    let mut config = Config::default();
+    config.node.data_dir = dir.to_owned();
+    config.node.miner_threads = 1;
+    config.chain.difficulty = 2;
+    change(&mut config);
+    server::open(config).expect("a node opens in a fresh directory")
+}
+
+fn register(peers: &[&str], from: &str) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri("/nodes/register")
+        .peer_addr(peer(from))
+        .set_json(json!({ "nodes": peers }))
+}
+
+#[actix_web::test]
+async fn peers_are_removed_only_by_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let app = app!(node);
+    let (status, _) = json_of(
+        test::call_service(
+            &app,
+            register(&["a.example:1", "b.example:2"], REMOTE).to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let delete = |uri: &str, from: &str| {
+        test::TestRequest::delete()
+            .uri(uri)
+            .peer_addr(peer(from))
+            .to_request()
+    };
+    let (status, body) =
+        json_of(test::call_service(&app, delete("/nodes/a.example:1", REMOTE)).await).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(node.peers().len(), 2);
+    let (status, body) =
+        json_of(test::call_service(&app, delete("/nodes/a.example%3A1", LOOPBACK)).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_nodes"], json!(["b.example:2"]));
+    let (status, body) =
+        json_of(test::call_service(&app, delete("/nodes/a.example:1", LOOPBACK)).await).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) =
+        json_of(test::call_service(&app, delete("/nodes/not%20a%20peer", LOOPBACK)).await).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[actix_web::test]
+async fn closed_registration_admits_only_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node_with(dir.path(), |c| c.peers.open_registration = false);
+    let app = app!(node);
+    let (status, body) =
+        json_of(test::call_service(&app, register(&["a.example:1"], REMOTE).to_request()).await)
+            .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(node.peers().is_empty());
+    let (status, body) =
+        json_of(test::call_service(&app, register(&["a.example:1"], LOOPBACK).to_request()).await)
+            .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[actix_web::test]
+async fn itself_unspecified_and_link_local_peers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let app = app!(node);
+    let port = node.config().node.port;
+    for (entry, needle) in [
+        (format!("localhost:{port}"), "this node itself"),
+        (format!("127.0.0.1:{port}"), "this node itself"),
+        (format!("[::ffff:127.0.0.1]:{port}"), "this node itself"),
+        ("0.0.0.0:5001".to_owned(), "unspecified"),
+        ("169.254.169.254:80".to_owned(), "link-local"),
+    ] {
+        let (status, body) =
+            json_of(test::call_service(&app, register(&[&entry], LOOPBACK).to_request()).await)
+                .await;
+        assert_eq!(status, 400, "{entry}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{entry}: {body}"
+        );
+    }
+    assert!(node.peers().is_empty());
+}
+
+#[actix_web::test]
+async fn a_request_from_this_node_itself_is_answered_508() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let app = app!(node);
+    let request = test::TestRequest::get()
+        .uri("/chain")
+        .insert_header((node::net::NODE_ID_HEADER, node.id()))
+        .to_request();
+    let (status, body) = json_of(test::call_service(&app, request).await).await;
+    assert_eq!(status, 508, "{body}");
+    let request = test::TestRequest::get()
+        .uri("/chain")
+        .insert_header((node::net::NODE_ID_HEADER, "0123456789abcdef"))
+        .to_request();
+    let (status, body) = json_of(test::call_service(&app, request).await).await;
+    assert_eq!((status, body["length"].as_u64()), (200, Some(1)), "{body}");
+}
+
+#[actix_web::test]
+async fn the_per_peer_report_goes_to_the_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node_with(dir.path(), |c| c.peers.timeout = Duration::from_millis(500));
+    let app = app!(node);
+    // A peer on a port nothing listens on: it is reported unreachable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (status, _) = json_of(
+        test::call_service(
+            &app,
+            register(&[&closed.to_string()], LOOPBACK).to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let resolve = |from: &str| {
+        test::TestRequest::get()
+            .uri("/nodes/resolve")
+            .peer_addr(peer(from))
+            .to_request()
+    };
+    let (status, body) = json_of(test::call_service(&app, resolve(LOOPBACK)).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["peers"][0]["result"], "unreachable", "{body}");
+    let (status, body) = json_of(test::call_service(&app, resolve(REMOTE)).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["message"], "Our chain is authoritative");
+    assert!(
+        body.get("peers").is_none(),
+        "no port scanner for others: {body}"
+    );
+}

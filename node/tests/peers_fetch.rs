@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use node::net::{client, fetch_all, fetch_chain, FetchError, PeerAddr};
+use node::net::{client, fetch_all, fetch_chain, FetchError, PeerAddr, PeerPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -16,8 +16,7 @@ const MAX_BYTES: usize = 64 * 1024;
 /// How long a misbehaving peer stalls; far beyond `TIMEOUT`, yet bounded.
 const STALL: Duration = Duration::from_secs(30);
 
-const GOOD_BODY: &str =
-    r#"{"chain": [{"index": 1, "previous_hash": "1"}, {"index": 2}], "length": 2}"#;
+const GOOD_BODY: &str = r#"{"chain": [{"index": 1, "previous_hash": 1, "proof": 1, "timestamp": 0, "transactions": []}, {"index": 2, "previous_hash": 1, "proof": 7, "timestamp": 0.5, "transactions": []}], "length": 2}"#;
 
 /// How a fake peer answers every connection.
 #[derive(Clone, Copy)]
@@ -38,6 +37,16 @@ enum Behaviour {
     HugeUntilClose,
     /// Closes the connection right after reading the request.
     HangUp,
+}
+
+/// The peer client as a node on port 5000 builds it.
+fn test_client() -> reqwest::Client {
+    let policy = PeerPolicy {
+        allow_link_local: false,
+        own_port: 5000,
+        own_host: "127.0.0.1".into(),
+    };
+    client(TIMEOUT, "0123456789abcdef", &policy).unwrap()
 }
 
 /// Starts a fake peer and returns its address.
@@ -144,14 +153,14 @@ async fn timed<T>(fetch: impl Future<Output = T>) -> (T, Duration) {
     (result, elapsed)
 }
 
-async fn fetch(peer: &PeerAddr) -> (Result<Vec<serde_json::Value>, FetchError>, Duration) {
-    let client = client(TIMEOUT).unwrap();
+async fn fetch(peer: &PeerAddr) -> (Result<Vec<node::chain::Block>, FetchError>, Duration) {
+    let client = test_client();
     timed(fetch_chain(&client, peer, TIMEOUT, MAX_BYTES)).await
 }
 
 async fn fetch_from(
     behaviour: Behaviour,
-) -> (Result<Vec<serde_json::Value>, FetchError>, Duration) {
+) -> (Result<Vec<node::chain::Block>, FetchError>, Duration) {
     fetch(&fake_peer(behaviour).await).await
 }
 
@@ -160,8 +169,9 @@ async fn a_good_peer_gives_its_blocks() {
     let (result, _) = fetch_from(Behaviour::Answer(GOOD_BODY)).await;
     let chain = result.unwrap();
     assert_eq!(chain.len(), 2);
-    assert_eq!(chain[0]["index"], 1);
-    assert_eq!(chain[0]["previous_hash"], "1");
+    assert_eq!((chain[0].index, chain[1].index, chain[1].proof), (1, 2, 7));
+    // The integer timestamp stays an integer: the block hash covers its text.
+    assert_eq!(serde_json::to_string(&chain[0].timestamp).unwrap(), "0");
 }
 
 #[tokio::test]
@@ -211,7 +221,7 @@ async fn a_body_exactly_at_the_cap_is_read() {
 
 #[tokio::test]
 async fn malformed_json_is_reported() {
-    let (result, _) = fetch_from(Behaviour::Answer(r#"{"chain": [1, 2"#)).await;
+    let (result, _) = fetch_from(Behaviour::Answer(r#"{"chain": [{"index": 1, "#)).await;
     let err = result.unwrap_err();
     assert!(matches!(err, FetchError::Malformed(_)), "{err:?}");
     assert!(
@@ -222,7 +232,7 @@ async fn malformed_json_is_reported() {
 
 #[tokio::test]
 async fn a_lying_length_is_reported() {
-    let body = r#"{"chain": [{"index": 1}], "length": 5}"#;
+    let body = r#"{"chain": [{"index": 1, "previous_hash": 1, "proof": 1, "timestamp": 0, "transactions": []}], "length": 5}"#;
     let (result, _) = fetch_from(Behaviour::Answer(body)).await;
     let err = result.unwrap_err();
     assert_eq!(
@@ -230,10 +240,12 @@ async fn a_lying_length_is_reported() {
         FetchError::Malformed("`length` says 5 but the chain has 1 blocks".into())
     );
     let (result, _) = fetch_from(Behaviour::Answer(r#"{"chain": []}"#)).await;
-    assert_eq!(
-        result,
-        Err(FetchError::Malformed("`length` is missing".into()))
-    );
+    match result {
+        Err(FetchError::Malformed(reason)) => {
+            assert!(reason.starts_with("`length` is missing"), "{reason}")
+        }
+        other => panic!("expected a malformed answer, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -286,7 +298,7 @@ async fn fetch_all_asks_everyone_at_once_and_reports_each_peer() {
         peers.push(fake_peer(behaviour).await);
     }
     peers.push(closed_port().await);
-    let client = client(TIMEOUT).unwrap();
+    let client = test_client();
 
     let (results, elapsed) = timed(fetch_all(&client, &peers, TIMEOUT, MAX_BYTES)).await;
     // The three slow peers, asked one after another, would take three timeouts.
@@ -327,8 +339,14 @@ async fn fetch_all_asks_everyone_at_once_and_reports_each_peer() {
 
 #[tokio::test]
 async fn fetch_all_with_no_peers_returns_nothing_at_once() {
-    let client = client(TIMEOUT).unwrap();
+    let client = test_client();
     let (results, elapsed) = timed(fetch_all(&client, &[], TIMEOUT, MAX_BYTES)).await;
     assert!(results.is_empty());
     assert!(elapsed < TIMEOUT);
+}
+
+#[tokio::test]
+async fn a_peer_that_says_508_is_this_node() {
+    let (result, _) = fetch_from(Behaviour::Status(508)).await;
+    assert_eq!(result.unwrap_err(), FetchError::ThisNode);
 }

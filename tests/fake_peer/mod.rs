@@ -4,6 +4,8 @@
 //! test gives it (lying headers, cut-off bodies, no answer at all), so the
 //! node under test meets peers that no well-behaved library would produce.
 
+#![allow(dead_code)] // Each test file uses its own part.
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

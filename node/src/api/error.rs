@@ -28,6 +28,9 @@ pub enum ApiError {
     /// Body over the configured limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// A node asked itself (508).
+    #[error("{0}")]
+    LoopDetected(String),
     /// What the node said.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -48,6 +51,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::LoopDetected(_) => StatusCode::LOOP_DETECTED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Node(error) => match error {
                 // A signature of the wrong length for the sender's key is a malformed
@@ -61,6 +65,7 @@ impl ResponseError for ApiError {
                 NodeError::Admit(AdmitError::Reward) => StatusCode::BAD_REQUEST,
                 NodeError::Admit(_) => StatusCode::CONFLICT,
                 NodeError::Peer(_) => StatusCode::BAD_REQUEST,
+                NodeError::UnknownPeer(_) => StatusCode::NOT_FOUND,
                 NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Store(_)
                 | NodeError::OwnBlockInvalid(_)

@@ -6,17 +6,30 @@ use serde_json::{json, Map, Value};
 use wallet::{Address, Amount, Nonce, Signature};
 
 use super::body::JsonObject;
+use super::is_loopback;
 use super::ApiError;
 use crate::chain::{FormError, Sender, Transaction};
-use crate::service::Node;
+use crate::net::{PeerAddr, NODE_ID_HEADER};
+use crate::service::{Node, NodeError};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// `GET /chain`: the whole chain.
-pub async fn chain(node: web::Data<Node>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn chain(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let from_itself = req
+        .headers()
+        .get(NODE_ID_HEADER)
+        .is_some_and(|id| id.as_bytes() == node.id().as_bytes());
+    if from_itself {
+        // This node registered itself under a name it did not recognize:
+        // saying so lets it drop the entry.
+        return Err(ApiError::LoopDetected(
+            "this request came from this node itself".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(node.chain_json())
+        .body(node.chain_json()))
 }
 
 /// `GET /transactions`: the pending pool, oldest first.
@@ -55,8 +68,18 @@ pub async fn nodes(node: web::Data<Node>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "nodes": peers, "length": peers.len() }))
 }
 
-/// `POST /nodes/register`: adds peers, all or none.
-pub async fn register(node: web::Data<Node>, body: JsonObject) -> Result<HttpResponse> {
+/// `POST /nodes/register`: adds peers, all or none (only loopback callers
+/// when `peers.open_registration` is false).
+pub async fn register(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse> {
+    if !node.config().peers.open_registration && !is_loopback(&req) {
+        return Err(ApiError::Forbidden(
+            "this node registers peers only for callers on its own machine (peers.open_registration is false)".into(),
+        ));
+    }
     let entries = match body.0.get("nodes") {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
@@ -87,8 +110,28 @@ pub async fn register(node: web::Data<Node>, body: JsonObject) -> Result<HttpRes
     })))
 }
 
-/// `GET /nodes/resolve`: consensus with every peer.
-pub async fn resolve(node: web::Data<Node>) -> Result<HttpResponse> {
+/// `DELETE /nodes/{host:port}`: forgets a peer, for loopback callers only.
+pub async fn forget(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    peer: web::Path<String>,
+) -> Result<HttpResponse> {
+    if !is_loopback(&req) {
+        return Err(ApiError::Forbidden(
+            "peers are removed only by callers on this machine (loopback)".into(),
+        ));
+    }
+    let peer = PeerAddr::parse(&peer).map_err(NodeError::from)?;
+    let all = node.forget(&peer).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "message": format!("{peer} was removed"),
+        "total_nodes": all,
+    })))
+}
+
+/// `GET /nodes/resolve`: consensus with every peer. The per-peer report
+/// goes to loopback callers only: to anyone else it would be a port scanner.
+pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let resolution = node.resolve().await?;
     let chain = node.with_state(|state| json!(state.chain().blocks()));
     let mut body = if resolution.replaced {
@@ -96,7 +139,9 @@ pub async fn resolve(node: web::Data<Node>) -> Result<HttpResponse> {
     } else {
         json!({ "message": "Our chain is authoritative", "chain": chain })
     };
-    body["peers"] = json!(resolution.peers);
+    if is_loopback(&req) {
+        body["peers"] = json!(resolution.peers);
+    }
     body["returned"] = json!(resolution.returned);
     body["dropped"] = json!(resolution.dropped);
     Ok(HttpResponse::Ok().json(body))
@@ -104,8 +149,7 @@ pub async fn resolve(node: web::Data<Node>) -> Result<HttpResponse> {
 
 /// `GET /secret`: the node's secret, for loopback callers only.
 pub async fn secret(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
-    let loopback = req.peer_addr().is_some_and(|addr| addr.ip().is_loopback());
-    if !loopback {
+    if !is_loopback(&req) {
         return Err(ApiError::Forbidden(
             "the secret is only given to callers on this machine (loopback)".into(),
         ));

@@ -7,7 +7,7 @@ mod handlers;
 use std::time::Instant;
 
 use actix_web::dev::ServiceRequest;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 pub use body::BodyLimits;
 pub use error::ApiError;
@@ -38,6 +38,13 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
             handlers::register,
         );
         get(cfg, &["/nodes/resolve", "/nodes/sync"], handlers::resolve);
+        route(
+            cfg,
+            &["/nodes/{peer}"],
+            web::delete,
+            "DELETE",
+            handlers::forget,
+        );
         get(cfg, &["/secret"], handlers::secret);
         get(cfg, &["/balance"], handlers::balance);
         get(cfg, &["/wallet"], handlers::wallet);
@@ -94,6 +101,14 @@ async fn wrong_method(allowed: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header(("Allow", allowed))
         .json(serde_json::json!({ "error": format!("method not allowed; use {allowed}") }))
+}
+
+/// Whether the caller is on this machine: a loopback address, also when it
+/// arrives IPv4-mapped (`::ffff:127.0.0.1`) on a dual-stack socket. Every
+/// owner-only route asks this one function.
+pub fn is_loopback(req: &HttpRequest) -> bool {
+    req.peer_addr()
+        .is_some_and(|addr| addr.ip().to_canonical().is_loopback())
 }
 
 /// Logs one line per request: method, path (never the query or body), status and time.

@@ -10,7 +10,7 @@ use wallet::Amount;
 
 use super::layers::Builder;
 use super::values::{
-    check_bind_host, peer_list, size_at_least, text, timestamp, whole, whole_in, Raw,
+    boolean, check_bind_host, peer_list, size_at_least, text, timestamp, whole, whole_in, Raw,
 };
 use super::{default_data_dir, Config, ENV_PREFIX};
 
@@ -175,6 +175,33 @@ const KEYS: &[KeySpec] = &[
             Ok(())
         },
         show: |c| c.peers.timeout.as_millis().to_string(),
+        note: no_note,
+    },
+    KeySpec {
+        path: "peers.max_failures",
+        set: |b, raw| {
+            b.config.peers.max_failures = whole_in(raw, 1, 1_000_000)? as u32;
+            Ok(())
+        },
+        show: |c| c.peers.max_failures.to_string(),
+        note: no_note,
+    },
+    KeySpec {
+        path: "peers.open_registration",
+        set: |b, raw| {
+            b.config.peers.open_registration = boolean(raw)?;
+            Ok(())
+        },
+        show: |c| c.peers.open_registration.to_string(),
+        note: no_note,
+    },
+    KeySpec {
+        path: "peers.allow_link_local",
+        set: |b, raw| {
+            b.config.peers.allow_link_local = boolean(raw)?;
+            Ok(())
+        },
+        show: |c| c.peers.allow_link_local.to_string(),
         note: no_note,
     },
     KeySpec {

@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use wallet::Amount;
 
-use crate::net::PeerAddr;
+use crate::net::{PeerAddr, PeerPolicy};
 
 pub use args::Args;
 pub use error::{ConfigError, Origin};
@@ -137,6 +137,12 @@ pub struct PeerSettings {
     pub timeout: Duration,
     /// Largest `/chain` answer read from a peer, in bytes; `>= 1`.
     pub max_chain_bytes: usize,
+    /// A peer whose answers are malformed or invalid this many times in a row is dropped; `>= 1`.
+    pub max_failures: u32,
+    /// Whether any caller may register peers (as in the seed); when false only loopback callers may.
+    pub open_registration: bool,
+    /// Whether peers at link-local (169.254.0.0/16, fe80::/10) addresses may be registered and fetched.
+    pub allow_link_local: bool,
 }
 
 /// Every setting of a node, checked.
@@ -175,6 +181,9 @@ impl Default for Config {
                 max_peers: 64,
                 timeout: Duration::from_millis(5000),
                 max_chain_bytes: 64 * 1024 * 1024,
+                max_failures: 3,
+                open_registration: true,
+                allow_link_local: false,
             },
             file: None,
             origins: vec![Origin::Default; Key::count()],
@@ -192,6 +201,18 @@ pub fn default_data_dir(port: u16) -> PathBuf {
 fn core_count() -> usize {
     // If the system cannot say, one thread still mines correctly.
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+impl Config {
+    /// Which addresses this node accepts as peers: never itself (on its
+    /// configured host and port), link-local ones only when allowed.
+    pub fn peer_policy(&self) -> PeerPolicy {
+        PeerPolicy {
+            allow_link_local: self.peers.allow_link_local,
+            own_port: self.node.port,
+            own_host: self.node.host.clone(),
+        }
+    }
 }
 
 impl Config {

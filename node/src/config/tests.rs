@@ -129,6 +129,9 @@ fn every_key_has_a_working_environment_variable() {
         ("SIGCHAIN_INITIAL_PEERS", "http://a:1, b:2 a:1"),
         ("SIGCHAIN_MAX_PEERS", "8"),
         ("SIGCHAIN_TIMEOUT_MS", "250"),
+        ("SIGCHAIN_MAX_FAILURES", "7"),
+        ("SIGCHAIN_OPEN_REGISTRATION", "no"),
+        ("SIGCHAIN_ALLOW_LINK_LOCAL", "true"),
         ("SIGCHAIN_MAX_CHAIN_BYTES", "4096"),
     ];
     assert_eq!(env.len(), Key::count());
@@ -153,6 +156,9 @@ fn every_key_has_a_working_environment_variable() {
     assert_eq!(config.peers.max_peers, 8);
     assert_eq!(config.peers.timeout, Duration::from_millis(250));
     assert_eq!(config.peers.max_chain_bytes, 4096);
+    assert_eq!(config.peers.max_failures, 7);
+    assert!(!config.peers.open_registration);
+    assert!(config.peers.allow_link_local);
     for key in Key::all() {
         assert_eq!(config.origins[key.index()], Origin::Env(key.env()));
     }

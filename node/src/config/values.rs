@@ -39,6 +39,19 @@ pub(super) fn whole(raw: Raw<'_>) -> Result<u64, String> {
     }
 }
 
+/// A boolean: a TOML boolean, or `true`/`false` (also `1`/`0`, `yes`/`no`) as text.
+pub(super) fn boolean(raw: Raw<'_>) -> Result<bool, String> {
+    match raw {
+        Raw::Toml(toml::Value::Boolean(b)) => Ok(*b),
+        Raw::Toml(other) => Err(format!("must be true or false, got {}", toml_type(other))),
+        Raw::Text(text) => match text.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(format!("{text:?} is not true or false")),
+        },
+    }
+}
+
 /// A whole number in `min..=max`.
 pub(super) fn whole_in(raw: Raw<'_>, min: u64, max: u64) -> Result<u64, String> {
     let n = whole(raw)?;

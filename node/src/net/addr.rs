@@ -1,7 +1,7 @@
 //! Peer addresses: parsing the accepted forms into the canonical `host:port`, and saying precisely what is wrong with a bad entry.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -54,6 +54,15 @@ pub enum AddrProblem {
     /// The host is neither an IP address nor a valid host name.
     #[error("host `{0}` is not a valid host name or IP address")]
     BadHost(String),
+    /// `0.0.0.0` or `::`: a wildcard for listening, not a peer.
+    #[error("is an unspecified address (0.0.0.0 or ::), which names no peer")]
+    Unspecified,
+    /// A link-local address (169.254.0.0/16, fe80::/10), such as a cloud metadata service.
+    #[error("is a link-local address; set peers.allow_link_local = true to allow it")]
+    LinkLocal,
+    /// This node itself, under one of its names.
+    #[error("is this node itself")]
+    ThisNode,
     /// An IPv6 address without brackets, so its colons are ambiguous.
     #[error("an IPv6 address must be written in brackets, like [::1]:5000")]
     Ipv6NeedsBrackets,
@@ -116,16 +125,24 @@ impl PeerAddr {
     }
 
     /// The host part (`[::1]` keeps its brackets).
-    #[cfg(test)]
-    fn host(&self) -> &str {
+    pub fn host(&self) -> &str {
         let digits = self.port.to_string().len();
         &self.text[..self.text.len() - digits - 1]
     }
 
     /// The port.
-    #[cfg(test)]
-    fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The host as an IP address, when it is written as one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        let host = self.host();
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        bare.parse().ok()
     }
 
     /// `http://host:port` followed by `path` (which should start with `/`).

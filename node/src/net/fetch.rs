@@ -2,9 +2,15 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::addr::PeerAddr;
+use super::answer::parse_chain;
+use super::policy::PeerPolicy;
+use crate::chain::Block;
 
 /// Why one peer's chain could not be fetched. `Display` is a short phrase for a per-peer report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,18 +36,76 @@ pub enum FetchError {
     /// The answer is not `{"chain": [...], "length": n}` with `n` the chain's length.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The peer is this node, under a name it did not recognize.
+    #[error("this is this node itself")]
+    ThisNode,
+    /// The answer is a chain, but the block at 1-based `block` is not a well-formed block.
+    #[error("block {block}: malformed: {detail}")]
+    InvalidBlock {
+        /// The position of the first malformed block, 1 for genesis.
+        block: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
+
+/// The header that carries a node's id on its requests to peers, so a node
+/// that is asked by itself (under a name it did not recognize) can say so.
+pub const NODE_ID_HEADER: &str = "x-sigchain-node";
+
+/// The status a node answers to a request that came from itself (HTTP 508, "Loop Detected").
+pub const LOOP_DETECTED: u16 = 508;
 
 /// The HTTP client for talking to peers: plain HTTP, no proxy taken from
 /// the environment (peers are addressed directly), no redirects (a peer must
-/// answer for itself), a connect timeout, and a `sigchain-node` user agent.
-pub fn client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+/// answer for itself), a connect timeout, a `sigchain-node` user agent, this
+/// node's id on every request, and names resolved only to addresses the
+/// policy allows (a name cannot smuggle in a link-local address).
+pub fn client(
+    connect_timeout: Duration,
+    node_id: &str,
+    policy: &PeerPolicy,
+) -> reqwest::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(node_id) {
+        headers.insert(NODE_ID_HEADER, value);
+    }
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .user_agent(concat!("sigchain-node/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
+        .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
         .build()
+}
+
+/// Resolves peer names with the system resolver, keeping only the addresses the policy allows.
+struct PolicyResolver(PeerPolicy);
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = found
+                .filter(|addr| match policy.check_ip(addr.ip()) {
+                    Ok(()) => true,
+                    Err(problem) => {
+                        refused = Some(problem);
+                        false
+                    }
+                })
+                .collect();
+            match refused {
+                Some(problem) if allowed.is_empty() => {
+                    Err(format!("{} resolves to an address that {problem}", name.as_str()).into())
+                }
+                _ => Ok(Box::new(allowed.into_iter()) as Addrs),
+            }
+        })
+    }
 }
 
 /// Asks `peer` for its chain (`GET http://peer/chain`) and returns the blocks,
@@ -56,7 +120,7 @@ pub async fn fetch_chain(
     peer: &PeerAddr,
     timeout: Duration,
     max_bytes: usize,
-) -> Result<Vec<Value>, FetchError> {
+) -> Result<Vec<Block>, FetchError> {
     match tokio::time::timeout(timeout, fetch_unbounded(client, peer, timeout, max_bytes)).await {
         Ok(result) => result,
         Err(_elapsed) => Err(FetchError::TimedOut { after: timeout }),
@@ -68,13 +132,16 @@ async fn fetch_unbounded(
     peer: &PeerAddr,
     timeout: Duration,
     max_bytes: usize,
-) -> Result<Vec<Value>, FetchError> {
+) -> Result<Vec<Block>, FetchError> {
     let mut response = client
         .get(peer.url("/chain"))
         .send()
         .await
         .map_err(|e| request_error(&e, timeout))?;
     let status = response.status().as_u16();
+    if status == LOOP_DETECTED {
+        return Err(FetchError::ThisNode);
+    }
     if status != 200 {
         return Err(FetchError::HttpStatus(status));
     }
@@ -107,34 +174,6 @@ async fn fetch_unbounded(
     tokio::task::spawn_blocking(move || parse_chain(&body))
         .await
         .map_err(|e| FetchError::Malformed(format!("parsing stopped: {e}")))?
-}
-
-/// Checks the shape `{"chain": [...], "length": n}` with `n` equal to the number of blocks.
-pub fn parse_chain(body: &[u8]) -> Result<Vec<Value>, FetchError> {
-    let malformed = |reason: String| FetchError::Malformed(reason);
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("not JSON ({e})")))?;
-    let Value::Object(mut object) = value else {
-        return Err(malformed("not a JSON object".into()));
-    };
-    let length = match object.get("length") {
-        None => return Err(malformed("`length` is missing".into())),
-        Some(length) => length
-            .as_u64()
-            .ok_or_else(|| malformed(format!("`length` is not a whole number: {length}")))?,
-    };
-    let chain = match object.remove("chain") {
-        None => return Err(malformed("`chain` is missing".into())),
-        Some(Value::Array(chain)) => chain,
-        Some(_) => return Err(malformed("`chain` is not a list".into())),
-    };
-    if length != chain.len() as u64 {
-        return Err(malformed(format!(
-            "`length` says {length} but the chain has {} blocks",
-            chain.len()
-        )));
-    }
-    Ok(chain)
 }
 
 /// Turns a failed request into a report: a timeout, or no HTTP answer.
@@ -171,7 +210,7 @@ pub async fn fetch_all(
     peers: &[PeerAddr],
     timeout: Duration,
     max_bytes: usize,
-) -> Vec<(PeerAddr, Result<Vec<Value>, FetchError>)> {
+) -> Vec<(PeerAddr, Result<Vec<Block>, FetchError>)> {
     let fetches = peers.iter().map(|peer| async move {
         (
             peer.clone(),
@@ -179,45 +218,4 @@ pub async fn fetch_all(
         )
     });
     futures_util::future::join_all(fetches).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_chain_checks_shape_and_length() {
-        assert_eq!(
-            parse_chain(br#"{"chain": [{"index": 1}], "length": 1}"#)
-                .unwrap()
-                .len(),
-            1
-        );
-        assert_eq!(
-            parse_chain(br#"{"chain": [], "length": 0}"#).unwrap().len(),
-            0
-        );
-        for (body, needle) in [
-            (
-                &br#"{"chain": [{}], "length": 2}"#[..],
-                "says 2 but the chain has 1",
-            ),
-            (br#"{"chain": [{}]}"#, "`length` is missing"),
-            (br#"{"chain": [{}], "length": "1"}"#, "not a whole number"),
-            (br#"{"chain": [{}], "length": -1}"#, "not a whole number"),
-            (br#"{"chain": [{}], "length": 1.0}"#, "not a whole number"),
-            (br#"{"length": 0}"#, "`chain` is missing"),
-            (br#"{"chain": {}, "length": 0}"#, "`chain` is not a list"),
-            (br#"[1, 2]"#, "not a JSON object"),
-            (br#"{"chain": [}"#, "not JSON"),
-            (b"", "not JSON"),
-        ] {
-            let err = parse_chain(body).unwrap_err();
-            assert!(matches!(err, FetchError::Malformed(_)), "{err:?}");
-            assert!(
-                err.to_string().contains(needle),
-                "{err} should mention {needle}"
-            );
-        }
-    }
 }

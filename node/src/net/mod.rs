@@ -11,16 +11,24 @@
 //!   the canonical `host:port`, and [`AddrProblem`] / [`PeerError`] for what
 //!   is wrong with an entry.
 //! - `registry.rs`: [`PeerRegistry`], the known peers in registration order,
-//!   registered all or nothing under a cap.
+//!   registered all or nothing under a cap, demoted and dropped after bad answers.
+//! - `policy.rs`: [`PeerPolicy`], which addresses may be peers (never this
+//!   node, never an unspecified address, link-local only when allowed).
 //! - `fetch.rs`: the peer HTTP [`client`], [`fetch_chain`] / [`fetch_all`]
-//!   bounded by a timeout and a size cap, [`parse_chain`] for the answer's
-//!   shape, and [`FetchError`] for each way a fetch fails.
+//!   bounded by a timeout and a size cap, and [`FetchError`] for each way a
+//!   fetch fails.
+//! - `answer.rs`: [`parse_chain`], reading an answer straight into typed
+//!   blocks with memory near the answer's size.
 
 mod addr;
+mod answer;
 mod fetch;
+mod policy;
 mod registry;
 
 pub(crate) use addr::canonical_host;
 pub use addr::{AddrProblem, PeerAddr, PeerError, MAX_ADDR_LEN};
-pub use fetch::{client, fetch_all, fetch_chain, parse_chain, FetchError};
+pub use answer::parse_chain;
+pub use fetch::{client, fetch_all, fetch_chain, FetchError, LOOP_DETECTED, NODE_ID_HEADER};
+pub use policy::PeerPolicy;
 pub use registry::PeerRegistry;

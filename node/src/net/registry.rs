@@ -1,8 +1,9 @@
 //! The registry of known peers: registration order kept, duplicates dropped, all-or-nothing under a cap.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::addr::{PeerAddr, PeerError};
+use super::policy::PeerPolicy;
 
 /// The known peers, in the order they were first registered, at most `max_peers` of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub struct PeerRegistry {
     /// Mirrors `peers` so a large registration does not cost a quadratic scan.
     known: HashSet<PeerAddr>,
     max_peers: usize,
+    /// Bad answers in a row, per peer that has given any.
+    failures: HashMap<PeerAddr, u32>,
 }
 
 impl PeerRegistry {
@@ -20,6 +23,7 @@ impl PeerRegistry {
             peers: Vec::new(),
             known: HashSet::new(),
             max_peers,
+            failures: HashMap::new(),
         }
     }
 
@@ -39,11 +43,19 @@ impl PeerRegistry {
     /// `host:port`), all or nothing: if one entry is invalid or the cap would
     /// be exceeded, nothing is added. Returns the peers that were new, in order;
     /// entries already known are accepted and not repeated.
-    pub fn register<S: AsRef<str>>(&mut self, entries: &[S]) -> Result<Vec<PeerAddr>, PeerError> {
+    pub fn register<S: AsRef<str>>(
+        &mut self,
+        entries: &[S],
+        policy: &PeerPolicy,
+    ) -> Result<Vec<PeerAddr>, PeerError> {
         let parsed = entries
             .iter()
-            .map(|entry| PeerAddr::parse(entry.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|entry| {
+                let peer = PeerAddr::parse(entry.as_ref())?;
+                policy.check(&peer)?;
+                Ok(peer)
+            })
+            .collect::<Result<Vec<_>, PeerError>>()?;
         let fresh = self.fresh(parsed);
         self.add(fresh.clone())?;
         Ok(fresh)
@@ -72,6 +84,34 @@ impl PeerRegistry {
         Ok(())
     }
 
+    /// Forgets `peer`; false if it was not registered.
+    pub fn remove(&mut self, peer: &PeerAddr) -> bool {
+        if !self.known.remove(peer) {
+            return false;
+        }
+        self.peers.retain(|p| p != peer);
+        self.failures.remove(peer);
+        true
+    }
+
+    /// Records how `peer` answered: a bad answer (malformed or invalid)
+    /// demotes it, and the `max_failures`-th in a row removes it (true is
+    /// returned); a good one clears its record.
+    pub fn record(&mut self, peer: &PeerAddr, bad: bool, max_failures: u32) -> bool {
+        if !bad {
+            self.failures.remove(peer);
+            return false;
+        }
+        let count = self.failures.entry(peer.clone()).or_insert(0);
+        *count += 1;
+        *count >= max_failures && self.remove(peer)
+    }
+
+    /// Bad answers in a row from `peer` (0 for a peer in good standing).
+    pub fn failures(&self, peer: &PeerAddr) -> u32 {
+        self.failures.get(peer).copied().unwrap_or(0)
+    }
+
     /// The known peers, in registration order.
     pub fn list(&self) -> &[PeerAddr] {
         &self.peers
@@ -98,24 +138,37 @@ impl PeerRegistry {
 mod tests {
     use super::*;
 
+    fn policy() -> PeerPolicy {
+        PeerPolicy {
+            allow_link_local: false,
+            own_port: 5000,
+            own_host: "127.0.0.1".into(),
+        }
+    }
+
     #[test]
     fn register_is_all_or_nothing_and_deduplicates() {
         let mut registry = PeerRegistry::new(3);
         let added = registry
-            .register(&["http://a:1", "a:1", "http://b:2/"])
+            .register(&["http://a:1", "a:1", "http://b:2/"], &policy())
             .unwrap();
         assert_eq!(
             added.iter().map(PeerAddr::as_str).collect::<Vec<_>>(),
             ["a:1", "b:2"]
         );
         // One bad entry: error naming it, nothing added.
-        let err = registry.register(&["c:3", "bad"]).unwrap_err();
+        let err = registry.register(&["c:3", "bad"], &policy()).unwrap_err();
         assert!(err.to_string().contains("\"bad\""), "{err}");
         assert_eq!(registry.len(), 2);
         // Known entries are accepted again without counting against the cap.
-        assert_eq!(registry.register(&["a:1", "http://b:2"]).unwrap(), vec![]);
+        assert_eq!(
+            registry
+                .register(&["a:1", "http://b:2"], &policy())
+                .unwrap(),
+            vec![]
+        );
         // Cap: one slot left, two new peers.
-        let err = registry.register(&["c:3", "d:4"]).unwrap_err();
+        let err = registry.register(&["c:3", "d:4"], &policy()).unwrap_err();
         assert_eq!(
             err,
             PeerError::TooMany {
@@ -125,7 +178,13 @@ mod tests {
             }
         );
         assert_eq!(registry.len(), 2);
-        assert_eq!(registry.register(&[String::from("c:3")]).unwrap().len(), 1);
+        assert_eq!(
+            registry
+                .register(&[String::from("c:3")], &policy())
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(
             registry
                 .list()
@@ -149,5 +208,58 @@ mod tests {
             PeerRegistry::from_peers(peers, 1),
             Err(PeerError::TooMany { max: 1, .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod standing {
+    use super::*;
+
+    #[test]
+    fn bad_answers_demote_then_drop_a_peer_and_good_ones_clear_the_record() {
+        let policy = PeerPolicy {
+            allow_link_local: false,
+            own_port: 5000,
+            own_host: "127.0.0.1".into(),
+        };
+        let mut registry = PeerRegistry::new(8);
+        registry.register(&["a:1", "b:2"], &policy).unwrap();
+        let a = PeerAddr::parse("a:1").unwrap();
+        assert!(!registry.record(&a, true, 3));
+        assert!(!registry.record(&a, true, 3));
+        assert_eq!(registry.failures(&a), 2);
+        assert!(
+            !registry.record(&a, false, 3),
+            "a good answer clears the record"
+        );
+        assert_eq!(registry.failures(&a), 0);
+        for _ in 0..2 {
+            assert!(!registry.record(&a, true, 3));
+        }
+        assert!(
+            registry.record(&a, true, 3),
+            "the third bad answer in a row drops it"
+        );
+        assert_eq!(registry.list(), [PeerAddr::parse("b:2").unwrap()]);
+        assert!(!registry.remove(&a), "already gone");
+        assert!(registry.remove(&PeerAddr::parse("b:2").unwrap()));
+        assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn the_policy_applies_to_registration_all_or_nothing() {
+        let policy = PeerPolicy {
+            allow_link_local: false,
+            own_port: 5000,
+            own_host: "127.0.0.1".into(),
+        };
+        let mut registry = PeerRegistry::new(8);
+        let err = registry
+            .register(&["a:1", "169.254.169.254:80"], &policy)
+            .unwrap_err();
+        assert!(err.to_string().contains("link-local"), "{err}");
+        let err = registry.register(&["localhost:5000"], &policy).unwrap_err();
+        assert!(err.to_string().contains("this node itself"), "{err}");
+        assert!(registry.is_empty());
     }
 }

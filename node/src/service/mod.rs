@@ -1,5 +1,7 @@
 //! `Node`: the running node's shared handle, tying the state, the store, the miner and the peers together.
 //!
+//! Transfers and mining are here; peers, resolve and adoption in `peers.rs`.
+//!
 //! Locking: `state` and `peers` are std mutexes held only for in-memory work
 //! and for *submitting* to the store, never across an `.await`. Submitting
 //! under the lock makes the disk's order of changes the memory's order; the
@@ -13,14 +15,16 @@ use serde::Serialize;
 use wallet::{Address, Wallet};
 use zeroize::Zeroizing;
 
+mod peers;
+
 use crate::chain::pow::PowTarget;
-use crate::chain::{Block, BlockHash, Chain, Timestamp, Transaction, ValidationError};
+use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};
 use crate::config::Config;
-use crate::consensus::{self, Ours, Outcome, PeerReport};
+use crate::consensus::PeerReport;
 use crate::miner::Miner;
-use crate::net::{self, PeerAddr, PeerError, PeerRegistry};
+use crate::net::{self, PeerAddr, PeerError, PeerPolicy, PeerRegistry};
 use crate::pool::AdmitError;
-use crate::state::{Adopted, MineError, State};
+use crate::state::{MineError, State};
 use crate::store::{Op, Store, StoreError};
 
 /// Why a node operation failed. The API maps each variant to one status.
@@ -35,6 +39,9 @@ pub enum NodeError {
     /// A peer entry is not acceptable (400).
     #[error(transparent)]
     Peer(#[from] PeerError),
+    /// No such peer is registered (404).
+    #[error("{0} is not a registered peer")]
+    UnknownPeer(String),
     /// The store could not commit; the change is not durable (500).
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
@@ -55,6 +62,12 @@ pub enum NodeError {
     /// The HTTP client for peers could not be built (at start-up).
     #[error("cannot build the HTTP client for peers: {0}")]
     HttpClient(#[source] reqwest::Error),
+}
+
+/// A node's id, derived from its address: public, stable across restarts.
+pub fn node_id(address: &Address) -> String {
+    use sha2::{Digest as _, Sha256};
+    hex::encode(&Sha256::digest(address.as_str().as_bytes())[..8])
 }
 
 /// Runs CPU-heavy `work` on the blocking pool, off the async workers.
@@ -101,6 +114,10 @@ struct Inner {
     store: Store,
     state: Mutex<State>,
     peers: Mutex<PeerRegistry>,
+    /// Which addresses may be peers (never this node).
+    policy: PeerPolicy,
+    /// This node's id: tells it apart from its peers under any name.
+    id: String,
     client: reqwest::Client,
     miner: Miner,
     /// Serializes `/mine`: each call produces one block.
@@ -119,7 +136,10 @@ impl Node {
         state: State,
         peers: PeerRegistry,
     ) -> Result<Node, NodeError> {
-        let client = net::client(config.peers.timeout).map_err(NodeError::HttpClient)?;
+        let policy = config.peer_policy();
+        let id = node_id(wallet.address());
+        let client =
+            net::client(config.peers.timeout, &id, &policy).map_err(NodeError::HttpClient)?;
         let miner = Miner::new(config.node.miner_threads);
         Ok(Node {
             inner: Arc::new(Inner {
@@ -128,6 +148,8 @@ impl Node {
                 store,
                 state: Mutex::new(state),
                 peers: Mutex::new(peers),
+                policy,
+                id,
                 client,
                 miner,
                 mining: tokio::sync::Mutex::new(()),
@@ -135,6 +157,12 @@ impl Node {
                 stopping: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// This node's id: the first 16 hex digits of the SHA-256 of its address.
+    /// It is sent to peers on every request (never the secret).
+    pub fn id(&self) -> &str {
+        &self.inner.id
     }
 
     /// The effective configuration.
@@ -250,110 +278,6 @@ impl Node {
             );
             return Ok(block);
         }
-    }
-
-    /// Registers peers (all or none) and stores the new list.
-    pub async fn register(&self, entries: &[String]) -> Result<Vec<PeerAddr>, NodeError> {
-        let (all, ticket) = {
-            let mut registry = self.peer_registry();
-            registry.register(entries)?;
-            let all = registry.list().to_vec();
-            let names = all.iter().map(|p| p.as_str().to_owned()).collect();
-            (all, self.inner.store.submit(vec![Op::SetPeers(names)]))
-        };
-        ticket.wait_async().await?;
-        Ok(all)
-    }
-
-    /// Asks every peer for its chain at once, validates every chain longer
-    /// than ours, and adopts the longest valid one (on equal length ours stays).
-    pub async fn resolve(&self) -> Result<Resolution, NodeError> {
-        let settings = &self.inner.config.peers;
-        let fetched = net::fetch_all(
-            &self.inner.client,
-            &self.peers(),
-            settings.timeout,
-            settings.max_chain_bytes,
-        )
-        .await;
-        let (hashes, rules) = {
-            let state = self.state();
-            (state.chain().hashes().to_vec(), state.rules().clone())
-        };
-        let choice = blocking("the validation of peer chains", move || {
-            let now = Timestamp::now().as_secs_f64();
-            consensus::choose(
-                fetched,
-                &Ours {
-                    hashes: &hashes,
-                    rules: &rules,
-                    now,
-                },
-            )
-        })
-        .await?;
-        let mut resolution = Resolution {
-            replaced: false,
-            peers: choice.reports,
-            returned: 0,
-            dropped: Vec::new(),
-        };
-        let Some((winner, candidate)) = choice.best else {
-            return Ok(resolution);
-        };
-        let Some(adopted) = self.adopt(candidate).await? else {
-            // Our chain grew while the peers answered and is now as long.
-            resolution.peers[winner].result = Outcome::Longer;
-            return Ok(resolution);
-        };
-        resolution.replaced = true;
-        resolution.returned = adopted.returned;
-        resolution.dropped = adopted
-            .dropped
-            .into_iter()
-            .map(|(transaction, reason)| Dropped {
-                transaction,
-                reason: reason.to_string(),
-            })
-            .collect();
-        let winner = &resolution.peers[winner];
-        tracing::info!(
-            peer = %winner.peer,
-            length = winner.length,
-            kept = adopted.kept,
-            returned = adopted.returned,
-            dropped = resolution.dropped.len(),
-            "adopted a longer chain"
-        );
-        Ok(resolution)
-    }
-
-    /// Replaces our chain with `candidate` if it is still longer, and stores
-    /// the change before returning. `None` if ours is as long by now.
-    async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
-        let (adopted, ticket) = {
-            let mut state = self.state();
-            let Some(adopted) = state.adopt(candidate) else {
-                return Ok(None);
-            };
-            let pool = state.pool().iter().cloned().collect();
-            let ticket = self.inner.store.submit(vec![Op::ReplaceChain {
-                keep: adopted.kept as u64,
-                blocks: adopted.blocks.clone(),
-                pool,
-            }]);
-            (adopted, ticket)
-        };
-        self.cancel_search();
-        ticket.wait_async().await?;
-        for (transaction, reason) in &adopted.dropped {
-            tracing::warn!(
-                signature = ?transaction.signature(),
-                %reason,
-                "a pending transfer no longer fits the adopted chain"
-            );
-        }
-        Ok(Some(adopted))
     }
 
     fn cancel_search(&self) {
