@@ -174,6 +174,8 @@ pub async fn serve(
     .shutdown_timeout(30)
     .run();
     let handle = server.handle();
+    node.start_background();
+    join_initial_peers(&node);
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("stopping: finishing in-flight requests");
@@ -181,6 +183,23 @@ pub async fn serve(
         handle.stop(true).await;
     });
     server.await
+}
+
+/// Joins the network through each configured peer (`--peer`,
+/// `peers.initial_peers`) in the background, when this node knows the URL
+/// others reach it at; otherwise they stay plain peers.
+fn join_initial_peers(node: &Node) {
+    if node.public_url().is_none() {
+        return;
+    }
+    for peer in node.config().peers.initial_peers.clone() {
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(error) = node.join(&peer).await {
+                tracing::warn!(%peer, %error, "could not join through a configured peer");
+            }
+        });
+    }
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM, and logs which one came.

@@ -40,6 +40,17 @@ pub struct Adopted {
     pub dropped: Vec<(Transaction, AdmitError)>,
 }
 
+/// What appending a peer's blocks on top of our tip changed.
+#[derive(Debug, Clone)]
+pub struct Extended {
+    /// The blocks appended, in order (all of them, or those before `error`).
+    pub appended: Vec<Block>,
+    /// Signatures that left the pool: now in the chain, or no longer covered.
+    pub unpooled: Vec<Signature>,
+    /// The first block that broke a rule; the blocks after it were not tried.
+    pub error: Option<ValidationError>,
+}
+
 /// Why a found proof did not make a block.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MineError {
@@ -174,6 +185,41 @@ impl State {
             .map_err(MineError::Invalid)?;
         self.pool.remove(&included);
         Ok(Mined { block, included })
+    }
+
+    /// Appends `blocks` (a peer's, whose signatures the caller has already
+    /// verified) on top of our tip, each checked against every other rule,
+    /// then reconciles the pool with the new ledger. Stops at the first block
+    /// that breaks a rule; those before it stay (each made a valid, longer chain).
+    pub fn extend(&mut self, blocks: Vec<Block>, now: f64) -> Extended {
+        let mut appended = Vec::with_capacity(blocks.len());
+        let mut error = None;
+        for block in blocks {
+            match self.chain.push(block.clone(), &self.rules, now, false) {
+                Ok(()) => appended.push(block),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut unpooled = Vec::new();
+        if !appended.is_empty() {
+            let old = std::mem::take(&mut self.pool);
+            let (pool, _) = Pool::rebuild(old.iter().cloned(), self.chain.ledger());
+            unpooled = old
+                .iter()
+                .filter_map(Transaction::signature)
+                .filter(|s| !pool.contains(s))
+                .cloned()
+                .collect();
+            self.pool = pool;
+        }
+        Extended {
+            appended,
+            unpooled,
+            error,
+        }
     }
 
     /// Replaces the chain with `candidate` if it is longer, returning the

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// Body over the configured limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// Well-formed but breaks a rule (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// A node asked itself (508).
     #[error("{0}")]
     LoopDetected(String),
@@ -52,6 +55,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::LoopDetected(_) => StatusCode::LOOP_DETECTED,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Node(error) => match error {
                 // A signature of the wrong length for the sender's key is a malformed
@@ -66,6 +70,8 @@ impl ResponseError for ApiError {
                 NodeError::Admit(_) => StatusCode::CONFLICT,
                 NodeError::Peer(_) => StatusCode::BAD_REQUEST,
                 NodeError::UnknownPeer(_) => StatusCode::NOT_FOUND,
+                NodeError::NoPublicUrl => StatusCode::BAD_REQUEST,
+                NodeError::Join(..) => StatusCode::UNPROCESSABLE_ENTITY,
                 NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 NodeError::Store(_)
                 | NodeError::OwnBlockInvalid(_)

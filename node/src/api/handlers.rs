@@ -10,12 +10,24 @@ use super::is_loopback;
 use super::ApiError;
 use crate::chain::{FormError, Sender, Transaction};
 use crate::net::{PeerAddr, NODE_ID_HEADER};
-use crate::service::{Node, NodeError};
+use crate::service::{Node, NodeError, MAX_PAGE_BLOCKS};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// `GET /chain`: the whole chain.
-pub async fn chain(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+/// `?from=N&limit=M` of `GET /chain`.
+#[derive(Deserialize)]
+pub struct ChainQuery {
+    from: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /chain`: the whole chain, or with `?from=N&limit=M` (1-based) at
+/// most M blocks from block N, with the whole chain's `length`.
+pub async fn chain(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    query: web::Query<ChainQuery>,
+) -> Result<HttpResponse> {
     let from_itself = req
         .headers()
         .get(NODE_ID_HEADER)
@@ -27,9 +39,16 @@ pub async fn chain(node: web::Data<Node>, req: HttpRequest) -> Result<HttpRespon
             "this request came from this node itself".into(),
         ));
     }
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(node.chain_json()))
+    let body = match (query.from, query.limit) {
+        (None, None) => node.chain_json(),
+        (Some(0), _) => return Err(ApiError::bad_request("from must be a block index, 1 or more")),
+        (_, Some(0)) => return Err(ApiError::bad_request("limit must be 1 or more")),
+        (from, limit) => node.chain_page_json(
+            from.unwrap_or(1),
+            limit.unwrap_or(MAX_PAGE_BLOCKS).min(MAX_PAGE_BLOCKS),
+        ),
+    };
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }
 
 /// `GET /transactions`: the pending pool, oldest first.
@@ -64,8 +83,13 @@ pub async fn mine(node: web::Data<Node>) -> Result<HttpResponse> {
 
 /// `GET /nodes`: the registered peers.
 pub async fn nodes(node: web::Data<Node>) -> HttpResponse {
-    let peers = node.peers();
-    HttpResponse::Ok().json(json!({ "nodes": peers, "length": peers.len() }))
+    let standings = node.peer_standings();
+    let peers: Vec<Value> = standings
+        .iter()
+        .map(|(peer, state, failures)| json!({ "address": peer, "state": state, "failures": failures }))
+        .collect();
+    let nodes: Vec<&PeerAddr> = standings.iter().map(|(peer, _, _)| peer).collect();
+    HttpResponse::Ok().json(json!({ "nodes": nodes, "length": nodes.len(), "peers": peers }))
 }
 
 /// `POST /nodes/register`: adds peers, all or none (only loopback callers
@@ -204,6 +228,8 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
         "tip": tip,
         "pending": pending,
         "peers": node.peers().len(),
+        "id": node.id(),
+        "address": node.address(),
     }))
 }
 

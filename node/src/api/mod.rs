@@ -3,6 +3,7 @@
 mod body;
 mod error;
 mod handlers;
+mod network;
 
 use std::time::Instant;
 
@@ -49,6 +50,10 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
         get(cfg, &["/balance"], handlers::balance);
         get(cfg, &["/wallet"], handlers::wallet);
         get(cfg, &["/health"], handlers::health);
+        post(cfg, &["/add_block"], network::add_block);
+        post(cfg, &["/transactions/relay"], network::relay);
+        post(cfg, &["/register_node"], network::register_node);
+        post(cfg, &["/register_with"], network::register_with);
         cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
             Err::<HttpResponse, _>(ApiError::NotFound(format!(
                 "no such endpoint: {}",

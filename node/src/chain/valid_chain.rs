@@ -161,6 +161,15 @@ impl Chain {
     }
 }
 
+/// Checks every signature of `blocks` on every core; a failure names the
+/// block by its position in the chain (`blocks[0]` is at `first_position`).
+pub fn check_all_signatures(blocks: &[Block], first_position: u64) -> Result<(), ValidationError> {
+    match first_bad_signature(blocks) {
+        None => Ok(()),
+        Some((at, rule)) => Err(rule.at(first_position + at as u64)),
+    }
+}
+
 /// The first block (0-based within `blocks`) with a signature that does not
 /// verify, checking on every core.
 fn first_bad_signature(blocks: &[Block]) -> Option<(Position, Rule)> {

@@ -27,6 +27,9 @@ pub struct Args {
     /// Directory for the chain, pool, peers and key (node.data_dir) [default: data/node-<port>].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The URL other nodes reach this one at (node.public_url), as http://host:port.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// A peer to know at start, as http://host:port or host:port; repeatable.
     #[arg(long = "peer", value_name = "URL")]
     pub peers: Vec<String>,
@@ -62,6 +65,11 @@ pub(super) const KEY_FLAGS: &[KeyFlag] = &[
         flag: "--port",
         key: Key::named("node.port"),
         value: |args| args.port.as_deref(),
+    },
+    KeyFlag {
+        flag: "--public-url",
+        key: Key::named("node.public_url"),
+        value: |args| args.public_url.as_deref(),
     },
     KeyFlag {
         flag: "--difficulty",

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use wallet::Amount;
 
+use crate::net::PeerAddr;
+
 use super::layers::Builder;
 use super::values::{
     boolean, check_bind_host, peer_list, size_at_least, text, timestamp, whole, whole_in, Raw,
@@ -90,6 +92,29 @@ const KEYS: &[KeySpec] = &[
         },
         show: |c| c.node.port.to_string(),
         note: no_note,
+    },
+    KeySpec {
+        path: "node.public_url",
+        set: |b, raw| {
+            let url = text(raw)?;
+            b.config.node.public_url = if url.is_empty() {
+                None
+            } else {
+                Some(PeerAddr::parse(url).map_err(|e| e.to_string())?)
+            };
+            Ok(())
+        },
+        show: |c| match &c.node.public_url {
+            Some(url) => format!("{:?}", url.url("")),
+            None => "\"\"".to_owned(),
+        },
+        note: |c| {
+            if c.node.public_url.is_some() {
+                ""
+            } else {
+                " (http://host:port unless the host is a wildcard)"
+            }
+        },
     },
     KeySpec {
         path: "node.data_dir",
@@ -178,12 +203,36 @@ const KEYS: &[KeySpec] = &[
         note: no_note,
     },
     KeySpec {
+        path: "peers.sync_interval_ms",
+        set: |b, raw| {
+            b.config.peers.sync_interval = Duration::from_millis(whole_in(raw, 0, 3_600_000)?);
+            Ok(())
+        },
+        show: |c| c.peers.sync_interval.as_millis().to_string(),
+        note: |c| {
+            if c.peers.sync_interval.is_zero() {
+                " (background sync off)"
+            } else {
+                ""
+            }
+        },
+    },
+    KeySpec {
         path: "peers.max_failures",
         set: |b, raw| {
             b.config.peers.max_failures = whole_in(raw, 1, 1_000_000)? as u32;
             Ok(())
         },
         show: |c| c.peers.max_failures.to_string(),
+        note: no_note,
+    },
+    KeySpec {
+        path: "peers.max_unreachable",
+        set: |b, raw| {
+            b.config.peers.max_unreachable = whole_in(raw, 1, 1_000_000)? as u32;
+            Ok(())
+        },
+        show: |c| c.peers.max_unreachable.to_string(),
         note: no_note,
     },
     KeySpec {

@@ -113,6 +113,9 @@ pub struct NodeSettings {
     pub miner_threads: usize,
     /// Largest accepted request body, in bytes; `>= 1`.
     pub max_body_bytes: usize,
+    /// The URL other nodes reach this one at (`node.public_url`), when set;
+    /// see [`Config::public_url`] for the default.
+    pub public_url: Option<PeerAddr>,
 }
 
 impl NodeSettings {
@@ -137,8 +140,13 @@ pub struct PeerSettings {
     pub timeout: Duration,
     /// Largest `/chain` answer read from a peer, in bytes; `>= 1`.
     pub max_chain_bytes: usize,
+    /// How often to ask each peer for its tip and sync from one that is ahead; zero turns it off.
+    pub sync_interval: Duration,
     /// A peer whose answers are malformed or invalid this many times in a row is dropped; `>= 1`.
     pub max_failures: u32,
+    /// A peer that cannot be reached this many times in a row (with a
+    /// doubling wait between attempts) is dropped; `>= 1`.
+    pub max_unreachable: u32,
     /// Whether any caller may register peers (as in the seed); when false only loopback callers may.
     pub open_registration: bool,
     /// Whether peers at link-local (169.254.0.0/16, fe80::/10) addresses may be registered and fetched.
@@ -175,13 +183,16 @@ impl Default for Config {
                 max_pool: 10_000,
                 miner_threads: core_count(),
                 max_body_bytes: 65_536,
+                public_url: None,
             },
             peers: PeerSettings {
                 initial_peers: Vec::new(),
                 max_peers: 64,
                 timeout: Duration::from_millis(5000),
                 max_chain_bytes: 64 * 1024 * 1024,
+                sync_interval: Duration::from_millis(2000),
                 max_failures: 3,
+                max_unreachable: 30,
                 open_registration: true,
                 allow_link_local: false,
             },
@@ -204,6 +215,24 @@ fn core_count() -> usize {
 }
 
 impl Config {
+    /// The address other nodes reach this one at: `node.public_url`, else
+    /// `host:port` when the host is not a wildcard (`0.0.0.0`, `::`), else
+    /// unknown.
+    pub fn public_url(&self) -> Option<PeerAddr> {
+        if let Some(url) = &self.node.public_url {
+            return Some(url.clone());
+        }
+        let wildcard = self
+            .node
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        if wildcard {
+            return None;
+        }
+        PeerAddr::parse(&self.node.bind_address()).ok()
+    }
+
     /// Which addresses this node accepts as peers: never itself (on its
     /// configured host and port), link-local ones only when allowed.
     pub fn peer_policy(&self) -> PeerPolicy {

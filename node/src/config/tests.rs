@@ -126,10 +126,13 @@ fn every_key_has_a_working_environment_variable() {
         ("SIGCHAIN_MAX_POOL", "11"),
         ("SIGCHAIN_MINER_THREADS", "3"),
         ("SIGCHAIN_MAX_BODY_BYTES", "1024"),
+        ("SIGCHAIN_PUBLIC_URL", "http://node-a.example:5005"),
         ("SIGCHAIN_INITIAL_PEERS", "http://a:1, b:2 a:1"),
         ("SIGCHAIN_MAX_PEERS", "8"),
         ("SIGCHAIN_TIMEOUT_MS", "250"),
+        ("SIGCHAIN_SYNC_INTERVAL_MS", "0"),
         ("SIGCHAIN_MAX_FAILURES", "7"),
+        ("SIGCHAIN_MAX_UNREACHABLE", "9"),
         ("SIGCHAIN_OPEN_REGISTRATION", "no"),
         ("SIGCHAIN_ALLOW_LINK_LOCAL", "true"),
         ("SIGCHAIN_MAX_CHAIN_BYTES", "4096"),
@@ -157,6 +160,12 @@ fn every_key_has_a_working_environment_variable() {
     assert_eq!(config.peers.timeout, Duration::from_millis(250));
     assert_eq!(config.peers.max_chain_bytes, 4096);
     assert_eq!(config.peers.max_failures, 7);
+    assert_eq!(config.peers.max_unreachable, 9);
+    assert!(config.peers.sync_interval.is_zero());
+    assert_eq!(
+        config.public_url().map(|u| u.to_string()).as_deref(),
+        Some("node-a.example:5005")
+    );
     assert!(!config.peers.open_registration);
     assert!(config.peers.allow_link_local);
     for key in Key::all() {

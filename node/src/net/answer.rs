@@ -15,10 +15,19 @@ use serde_json::Number;
 use super::fetch::FetchError;
 use crate::chain::Block;
 
-/// Reads `{"chain": [...], "length": n}` with `n` equal to the number of
-/// blocks; other fields are ignored. Blocks are checked for form only (every
-/// other rule is the chain's to check).
-pub fn parse_chain(body: &[u8]) -> Result<Vec<Block>, FetchError> {
+/// A page of a peer's chain: some of its blocks, and its whole length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The blocks sent, in chain order.
+    pub blocks: Vec<Block>,
+    /// The peer's chain length.
+    pub length: u64,
+}
+
+/// Reads a page `{"chain": [...], "length": n}` where `n` is the whole
+/// chain's length; other fields are ignored. Blocks are checked for form
+/// only (every other rule is the chain's to check).
+pub fn parse_page(body: &[u8]) -> Result<Page, FetchError> {
     let progress = Progress::default();
     let mut reader = serde_json::Deserializer::from_slice(body);
     let answer = AnswerSeed {
@@ -26,10 +35,16 @@ pub fn parse_chain(body: &[u8]) -> Result<Vec<Block>, FetchError> {
     }
     .deserialize(&mut reader)
     .and_then(|answer| reader.end().map(|()| answer));
-    let (blocks, length) = match answer {
-        Ok(answer) => answer,
-        Err(e) => return Err(classify(e, progress.read.get(), progress.in_block.get())),
-    };
+    match answer {
+        Ok((blocks, length)) => Ok(Page { blocks, length }),
+        Err(e) => Err(classify(e, progress.read.get(), progress.in_block.get())),
+    }
+}
+
+/// Reads a whole chain `{"chain": [...], "length": n}`: a page whose `n`
+/// equals its number of blocks.
+pub fn parse_chain(body: &[u8]) -> Result<Vec<Block>, FetchError> {
+    let Page { blocks, length } = parse_page(body)?;
     if length != blocks.len() as u64 {
         return Err(FetchError::Malformed(format!(
             "`length` says {length} but the chain has {} blocks",

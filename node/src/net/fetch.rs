@@ -8,7 +8,7 @@ use std::sync::Arc;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::addr::PeerAddr;
-use super::answer::parse_chain;
+use super::answer::{parse_chain, parse_page, Page};
 use super::policy::PeerPolicy;
 use crate::chain::Block;
 
@@ -109,7 +109,7 @@ impl Resolve for PolicyResolver {
 }
 
 /// Asks `peer` for its chain (`GET http://peer/chain`) and returns the blocks,
-/// unchecked.
+/// checked for form only.
 ///
 /// The whole exchange (connect, headers, body, parsing) is bounded by
 /// `timeout`, and at most `max_bytes` of body are read: a `Content-Length`
@@ -121,20 +121,83 @@ pub async fn fetch_chain(
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<Vec<Block>, FetchError> {
-    match tokio::time::timeout(timeout, fetch_unbounded(client, peer, timeout, max_bytes)).await {
+    get(client, peer, "/chain", timeout, max_bytes, |body| parse_chain(&body)).await
+}
+
+/// Asks `peer` for at most `limit` blocks from 1-based index `from`
+/// (`GET /chain?from=N&limit=M`); returns them and the peer's chain length.
+/// A peer that ignores the query (the seed's node) sends its whole chain:
+/// that is detected by the caller (the first block is not block `from`).
+pub async fn fetch_page(
+    client: &reqwest::Client,
+    peer: &PeerAddr,
+    from: u64,
+    limit: u64,
+    limits: (Duration, usize),
+) -> Result<Page, FetchError> {
+    let path = format!("/chain?from={from}&limit={limit}");
+    let (timeout, max_bytes) = limits;
+    get(client, peer, &path, timeout, max_bytes, |body| parse_page(&body)).await
+}
+
+/// Asks `peer` for its `/health`: its chain length, tip and node id.
+pub async fn fetch_health(
+    client: &reqwest::Client,
+    peer: &PeerAddr,
+    timeout: Duration,
+) -> Result<Health, FetchError> {
+    get(client, peer, "/health", timeout, 64 * 1024, |body| {
+        serde_json::from_slice::<Health>(&body)
+            .map_err(|e| FetchError::Malformed(format!("not a sigchain /health answer ({e})")))
+    })
+    .await
+}
+
+/// A peer's `/health`: what background sync needs to know.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Health {
+    /// Its chain length.
+    pub length: u64,
+    /// Its tip's hash.
+    pub tip: String,
+    /// Its node id, when it sends one.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// `GET path` from `peer`, bounded in time (everything, parsing included)
+/// and size, then `parse` on the body off the async workers.
+async fn get<T: Send + 'static>(
+    client: &reqwest::Client,
+    peer: &PeerAddr,
+    path: &str,
+    timeout: Duration,
+    max_bytes: usize,
+    parse: impl FnOnce(Vec<u8>) -> Result<T, FetchError> + Send + 'static,
+) -> Result<T, FetchError> {
+    let exchange = async {
+        let body = read_body(client, &peer.url(path), timeout, max_bytes).await?;
+        // Parsing up to the cap (tens of MB) is CPU work: keep it off the async
+        // workers so other requests and other peers' fetches go on meanwhile.
+        tokio::task::spawn_blocking(move || parse(body))
+            .await
+            .map_err(|e| FetchError::Malformed(format!("parsing stopped: {e}")))?
+    };
+    match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_elapsed) => Err(FetchError::TimedOut { after: timeout }),
     }
 }
 
-async fn fetch_unbounded(
+/// Reads a 200 answer's body, at most `max_bytes` of it.
+async fn read_body(
     client: &reqwest::Client,
-    peer: &PeerAddr,
+    url: &str,
     timeout: Duration,
     max_bytes: usize,
-) -> Result<Vec<Block>, FetchError> {
+) -> Result<Vec<u8>, FetchError> {
     let mut response = client
-        .get(peer.url("/chain"))
+        .get(url)
         .send()
         .await
         .map_err(|e| request_error(&e, timeout))?;
@@ -169,15 +232,11 @@ async fn fetch_unbounded(
         }
         body.extend_from_slice(&chunk);
     }
-    // Parsing up to the cap (tens of MB) is CPU work: keep it off the async
-    // workers so other requests and other peers' fetches go on meanwhile.
-    tokio::task::spawn_blocking(move || parse_chain(&body))
-        .await
-        .map_err(|e| FetchError::Malformed(format!("parsing stopped: {e}")))?
+    Ok(body)
 }
 
 /// Turns a failed request into a report: a timeout, or no HTTP answer.
-fn request_error(e: &reqwest::Error, timeout: Duration) -> FetchError {
+pub(super) fn request_error(e: &reqwest::Error, timeout: Duration) -> FetchError {
     if e.is_timeout() {
         // Only the client's connect timeout can fire here, and it is no
         // longer than the whole-fetch timeout in practice: report that one.

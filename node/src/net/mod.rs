@@ -12,6 +12,8 @@
 //!   is wrong with an entry.
 //! - `registry.rs`: [`PeerRegistry`], the known peers in registration order,
 //!   registered all or nothing under a cap, demoted and dropped after bad answers.
+//! - `gossip.rs`: bounded POSTs to one peer or all at once: announcing
+//!   blocks, relaying transfers, joining.
 //! - `policy.rs`: [`PeerPolicy`], which addresses may be peers (never this
 //!   node, never an unspecified address, link-local only when allowed).
 //! - `fetch.rs`: the peer HTTP [`client`], [`fetch_chain`] / [`fetch_all`]
@@ -23,12 +25,17 @@
 mod addr;
 mod answer;
 mod fetch;
+mod gossip;
 mod policy;
 mod registry;
 
 pub(crate) use addr::canonical_host;
 pub use addr::{AddrProblem, PeerAddr, PeerError, MAX_ADDR_LEN};
-pub use answer::parse_chain;
-pub use fetch::{client, fetch_all, fetch_chain, FetchError, LOOP_DETECTED, NODE_ID_HEADER};
+pub use answer::{parse_chain, parse_page, Page};
+pub use fetch::{
+    client, fetch_all, fetch_chain, fetch_health, fetch_page, FetchError, Health, LOOP_DETECTED,
+    NODE_ID_HEADER,
+};
+pub use gossip::{answer_as, broadcast, post, ORIGIN_HEADER};
 pub use policy::PeerPolicy;
 pub use registry::PeerRegistry;

@@ -6,7 +6,7 @@ use super::addr::{PeerAddr, PeerError};
 use super::policy::PeerPolicy;
 
 /// The known peers, in the order they were first registered, at most `max_peers` of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PeerRegistry {
     peers: Vec<PeerAddr>,
     /// Mirrors `peers` so a large registration does not cost a quadratic scan.
@@ -14,6 +14,8 @@ pub struct PeerRegistry {
     max_peers: usize,
     /// Bad answers in a row, per peer that has given any.
     failures: HashMap<PeerAddr, u32>,
+    /// Failed attempts to reach a peer in a row, and when to try it again.
+    unreachable: HashMap<PeerAddr, (u32, f64)>,
 }
 
 impl PeerRegistry {
@@ -24,6 +26,7 @@ impl PeerRegistry {
             known: HashSet::new(),
             max_peers,
             failures: HashMap::new(),
+            unreachable: HashMap::new(),
         }
     }
 
@@ -91,7 +94,42 @@ impl PeerRegistry {
         }
         self.peers.retain(|p| p != peer);
         self.failures.remove(peer);
+        self.unreachable.remove(peer);
         true
+    }
+
+    /// The peers to ask now: all but those backing off after failed attempts.
+    pub fn due(&self, now: f64) -> Vec<PeerAddr> {
+        self.peers
+            .iter()
+            .filter(|peer| self.unreachable.get(*peer).is_none_or(|(_, at)| *at <= now))
+            .cloned()
+            .collect()
+    }
+
+    /// Records whether `peer` could be reached at `now`. Each failure in a
+    /// row doubles the wait before the next attempt (from `interval` seconds
+    /// up to 64 times that); the `max`-th removes the peer (true is returned).
+    pub fn reached(&mut self, peer: &PeerAddr, ok: bool, now: f64, interval: f64, max: u32) -> bool {
+        if ok {
+            self.unreachable.remove(peer);
+            return false;
+        }
+        let (count, retry_at) = self.unreachable.entry(peer.clone()).or_insert((0, now));
+        *count += 1;
+        *retry_at = now + interval * f64::from(1u32 << (*count).min(6));
+        *count >= max && self.remove(peer)
+    }
+
+    /// How a peer stands: `ok`, `demoted` (bad answers), or `backing off` (unreachable).
+    pub fn standing(&self, peer: &PeerAddr) -> (&'static str, u32) {
+        if let Some((count, _)) = self.unreachable.get(peer) {
+            return ("backing off", *count);
+        }
+        match self.failures(peer) {
+            0 => ("ok", 0),
+            n => ("demoted", n),
+        }
     }
 
     /// Records how `peer` answered: a bad answer (malformed or invalid)

@@ -15,7 +15,12 @@ use serde::Serialize;
 use wallet::{Address, Wallet};
 use zeroize::Zeroizing;
 
+mod gossip;
 mod peers;
+mod sync;
+
+pub use gossip::{ReceiveError, Received};
+pub use sync::{MAX_PAGE_BLOCKS, PAGE_BLOCKS};
 
 use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};
@@ -39,6 +44,12 @@ pub enum NodeError {
     /// A peer entry is not acceptable (400).
     #[error(transparent)]
     Peer(#[from] PeerError),
+    /// This node does not know the URL others reach it at (400).
+    #[error("this node does not know the URL other nodes reach it at: set node.public_url (--public-url http://HOST:PORT)")]
+    NoPublicUrl,
+    /// Joining through a known node failed (422).
+    #[error("joining through {0} failed: {1}")]
+    Join(String, String),
     /// No such peer is registered (404).
     #[error("{0} is not a registered peer")]
     UnknownPeer(String),
@@ -125,6 +136,8 @@ struct Inner {
     /// Set to stop the running proof search: the tip changed or the node is stopping.
     cancel_search: Mutex<Arc<AtomicBool>>,
     stopping: AtomicBool,
+    /// Work for the background tasks: syncs asked for, transfers to relay.
+    background: gossip::Background,
 }
 
 impl Node {
@@ -155,6 +168,7 @@ impl Node {
                 mining: tokio::sync::Mutex::new(()),
                 cancel_search: Mutex::new(Arc::new(AtomicBool::new(false))),
                 stopping: AtomicBool::new(false),
+                background: gossip::Background::default(),
             }),
         })
     }
@@ -210,6 +224,15 @@ impl Node {
     /// Verifies, admits and durably stores a signed transfer; returns the
     /// index of the block it is expected to go into.
     pub async fn submit(&self, transaction: Transaction) -> Result<u64, NodeError> {
+        self.submit_from(transaction, None).await
+    }
+
+    /// [`Node::submit`] for a transfer relayed by `origin`, which it is not relayed back to.
+    pub async fn submit_from(
+        &self,
+        transaction: Transaction,
+        origin: Option<PeerAddr>,
+    ) -> Result<u64, NodeError> {
         // RSA verification is the costly part of admission: off the async workers, outside the lock.
         let checked = transaction.clone();
         blocking("the signature check", move || checked.verify())
@@ -218,10 +241,14 @@ impl Node {
         let (index, ticket) = {
             let mut state = self.state();
             state.admit(transaction.clone())?;
-            let ticket = self.inner.store.submit(vec![Op::AddPending(transaction)]);
+            let ticket = self
+                .inner
+                .store
+                .submit(vec![Op::AddPending(transaction.clone())]);
             (state.next_index(), ticket)
         };
         ticket.wait_async().await?;
+        self.relay(transaction, origin);
         Ok(index)
     }
 
@@ -270,6 +297,7 @@ impl Node {
                 }
             };
             ticket.wait_async().await?;
+            self.announce_tip(None);
             tracing::info!(
                 index = block.index,
                 transactions = block.transactions.len(),
@@ -297,6 +325,12 @@ impl Node {
     /// The chain as JSON (`{"chain": [...], "length": n}`), serialized under the lock
     /// without copying the blocks.
     pub fn chain_json(&self) -> Vec<u8> {
+        self.chain_page_json(1, u64::MAX)
+    }
+
+    /// At most `limit` blocks from 1-based index `from` (none past the tip),
+    /// as `{"chain": [...], "length": n}` with `n` the whole chain's length.
+    pub fn chain_page_json(&self, from: u64, limit: u64) -> Vec<u8> {
         #[derive(Serialize)]
         struct ChainBody<'a> {
             chain: &'a [Block],
@@ -304,11 +338,26 @@ impl Node {
         }
         let state = self.state();
         let blocks = state.chain().blocks();
+        let start = usize::try_from(from.saturating_sub(1)).map_or(blocks.len(), |s| s.min(blocks.len()));
+        let end = usize::try_from(limit).map_or(blocks.len(), |l| start.saturating_add(l).min(blocks.len()));
         serde_json::to_vec(&ChainBody {
-            chain: blocks,
+            chain: &blocks[start..end],
             length: blocks.len(),
         })
         .expect("serializing blocks to memory cannot fail")
+    }
+
+    /// Each peer with its standing: `ok`, `demoted` or `backing off`, and its failures in a row.
+    pub fn peer_standings(&self) -> Vec<(PeerAddr, &'static str, u32)> {
+        let registry = self.peer_registry();
+        registry
+            .list()
+            .iter()
+            .map(|peer| {
+                let (state, failures) = registry.standing(peer);
+                (peer.clone(), state, failures)
+            })
+            .collect()
     }
 
     /// The tip's hash, for health reports.

@@ -2,11 +2,50 @@
 
 use crate::chain::{Chain, Timestamp};
 use crate::consensus::{self, Ours, Outcome, PeerReport};
-use crate::net::{self, PeerAddr};
+use crate::net::{self, FetchError, Health, PeerAddr};
 use crate::state::Adopted;
 use crate::store::{Op, Ticket};
 
+use super::sync::{SyncError, Synced};
 use super::{blocking, Dropped, Node, NodeError, Resolution};
+
+/// What a resolve round has found so far.
+#[derive(Default)]
+struct Round {
+    reports: Vec<PeerReport>,
+    /// Peers to ask for their whole chain.
+    unpaged: Vec<PeerAddr>,
+    /// Whether our chain changed.
+    changed: bool,
+    returned: usize,
+    dropped: Vec<Dropped>,
+}
+
+impl Round {
+    /// Adds a report and returns its position.
+    fn report(&mut self, peer: &PeerAddr, result: Outcome, length: Option<u64>, detail: Option<String>) -> usize {
+        self.reports.push(PeerReport {
+            peer: peer.to_string(),
+            result,
+            length: length.map(|l| l as usize),
+            detail,
+        });
+        self.reports.len() - 1
+    }
+
+    fn failed(&mut self, peer: &PeerAddr, error: &FetchError) {
+        self.report(peer, Outcome::from(error), None, Some(error.to_string()));
+    }
+
+    fn into_resolution(self) -> Resolution {
+        Resolution {
+            replaced: self.changed,
+            peers: self.reports,
+            returned: self.returned,
+            dropped: self.dropped,
+        }
+    }
+}
 
 impl Node {
     /// Registers peers (all or none) and stores the new list.
@@ -38,18 +77,100 @@ impl Node {
 
     /// Submits the peer list to the store; called with the registry locked,
     /// so the disk sees lists in the order memory had them.
-    fn store_peers(&self, all: &[PeerAddr]) -> Ticket {
+    pub(super) fn store_peers(&self, all: &[PeerAddr]) -> Ticket {
         let names = all.iter().map(|p| p.as_str().to_owned()).collect();
         self.inner.store.submit(vec![Op::SetPeers(names)])
     }
 
-    /// Asks every peer for its chain at once, validates every chain longer
-    /// than ours, and adopts the longest valid one (on equal length ours stays).
+    /// A sync round now, with a report per peer: each peer's `/health` is
+    /// asked at once; we sync from the longest chain ahead of ours (paged,
+    /// fetching only what we lack), and peers that do not page their chain
+    /// (the seed's node) are asked for their whole chain, of which the
+    /// longest valid one is adopted (on equal length ours stays).
     pub async fn resolve(&self) -> Result<Resolution, NodeError> {
+        let peers = self.peers();
+        let timeout = self.inner.config.peers.timeout;
+        let client = &self.inner.client;
+        let healths = futures_util::future::join_all(
+            peers.iter().map(|peer| net::fetch_health(client, peer, timeout)),
+        )
+        .await;
+        let our_length = self.with_state(|s| s.chain().len()) as u64;
+        let mut round = Round::default();
+        let mut ahead = Vec::new();
+        for (peer, health) in peers.iter().zip(healths) {
+            match health {
+                Ok(h) if h.id.as_deref() == Some(self.id()) => {
+                    round.report(peer, Outcome::ThisNode, None, None);
+                }
+                Ok(h) if h.length <= our_length => {
+                    round.report(peer, Outcome::NotLonger, Some(h.length), None);
+                }
+                Ok(h) => ahead.push((round.report(peer, Outcome::Longer, Some(h.length), None), h)),
+                Err(e @ (FetchError::Unreachable(_) | FetchError::TimedOut { .. } | FetchError::ThisNode)) => {
+                    round.failed(peer, &e)
+                }
+                // Not a sigchain `/health`: the seed's node, or a peer to judge by its chain.
+                Err(_) => round.unpaged.push(peer.clone()),
+            }
+        }
+        ahead.sort_by_key(|(_, h)| std::cmp::Reverse(h.length));
+        for (at, health) in ahead {
+            self.sync_one(&mut round, at, &health).await?;
+        }
+        self.resolve_unpaged(&mut round).await?;
+        self.update_standing(&round.reports).await?;
+        if round.changed {
+            self.announce_tip(None);
+        }
+        Ok(round.into_resolution())
+    }
+
+    /// Syncs from the peer reported at `at`, recording the outcome.
+    async fn sync_one(&self, round: &mut Round, at: usize, health: &Health) -> Result<(), NodeError> {
+        let peer = PeerAddr::parse(&round.reports[at].peer)?;
+        let report = &mut round.reports[at];
+        match self.sync_from(&peer, health).await {
+            Ok(Synced::NotAhead) if round.changed => report.result = Outcome::Longer,
+            Ok(Synced::NotAhead) => report.result = Outcome::NotLonger,
+            Ok(Synced::Extended { appended }) => {
+                round.changed |= appended > 0;
+                report.result = Outcome::Adopted;
+            }
+            Ok(Synced::Adopted(adopted)) => {
+                round.changed = true;
+                report.result = Outcome::Adopted;
+                round.returned += adopted.returned;
+                round.dropped.extend(adopted.dropped.into_iter().map(|(transaction, reason)| Dropped {
+                    transaction,
+                    reason: reason.to_string(),
+                }));
+            }
+            Err(SyncError::Unpaged) => round.unpaged.push(peer),
+            Err(SyncError::Invalid(error)) => {
+                tracing::warn!(%peer, %error, "peer sent an invalid chain");
+                report.result = Outcome::Invalid;
+                report.detail = Some(error.to_string());
+            }
+            Err(SyncError::Fetch(error)) => {
+                report.result = Outcome::from(&error);
+                report.detail = Some(error.to_string());
+            }
+            Err(SyncError::Node(error)) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// The whole-chain path, for peers that do not page their chain.
+    async fn resolve_unpaged(&self, round: &mut Round) -> Result<(), NodeError> {
+        if round.unpaged.is_empty() {
+            return Ok(());
+        }
         let settings = &self.inner.config.peers;
+        let unpaged = std::mem::take(&mut round.unpaged);
         let fetched = net::fetch_all(
             &self.inner.client,
-            &self.peers(),
+            &unpaged,
             settings.timeout,
             settings.max_chain_bytes,
         )
@@ -60,51 +181,29 @@ impl Node {
         };
         let choice = blocking("the validation of peer chains", move || {
             let now = Timestamp::now().as_secs_f64();
-            consensus::choose(
-                fetched,
-                &Ours {
-                    hashes: &hashes,
-                    rules: &rules,
-                    now,
-                },
-            )
+            consensus::choose(fetched, &Ours { hashes: &hashes, rules: &rules, now })
         })
         .await?;
-        self.update_standing(&choice.reports).await?;
-        let mut resolution = Resolution {
-            replaced: false,
-            peers: choice.reports,
-            returned: 0,
-            dropped: Vec::new(),
-        };
-        let Some((winner, candidate)) = choice.best else {
-            return Ok(resolution);
-        };
-        let Some(adopted) = self.adopt(candidate).await? else {
-            // Our chain grew while the peers answered and is now as long.
-            resolution.peers[winner].result = Outcome::Longer;
-            return Ok(resolution);
-        };
-        resolution.replaced = true;
-        resolution.returned = adopted.returned;
-        resolution.dropped = adopted
-            .dropped
-            .into_iter()
-            .map(|(transaction, reason)| Dropped {
-                transaction,
-                reason: reason.to_string(),
-            })
-            .collect();
-        let winner = &resolution.peers[winner];
-        tracing::info!(
-            peer = %winner.peer,
-            length = winner.length,
-            kept = adopted.kept,
-            returned = adopted.returned,
-            dropped = resolution.dropped.len(),
-            "adopted a longer chain"
-        );
-        Ok(resolution)
+        let mut reports = choice.reports;
+        if let Some((at, candidate)) = choice.best {
+            match self.adopt(candidate).await? {
+                Some(adopted) => {
+                    round.changed = true;
+                    round.returned += adopted.returned;
+                    round.dropped.extend(adopted.dropped.into_iter().map(|(transaction, reason)| {
+                        Dropped {
+                            transaction,
+                            reason: reason.to_string(),
+                        }
+                    }));
+                    tracing::info!(peer = %reports[at].peer, length = reports[at].length, "adopted a longer chain");
+                }
+                // Our chain grew while the peers answered and is now as long.
+                None => reports[at].result = Outcome::Longer,
+            }
+        }
+        round.reports.extend(reports);
+        Ok(())
     }
 
     /// Demotes peers that answered with something that is not a valid chain,
@@ -141,7 +240,7 @@ impl Node {
 
     /// Replaces our chain with `candidate` if it is still longer, and stores
     /// the change before returning. `None` if ours is as long by now.
-    async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
+    pub(super) async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
         let (adopted, ticket) = {
             let mut state = self.state();
             let Some(adopted) = state.adopt(candidate) else {

@@ -1,0 +1,350 @@
+//! The live network: announcing new tips, relaying admitted transfers in batches, receiving both, syncing in the background, and joining through a known node.
+//!
+//! Everything here runs beside the requests that cause it: an announcement
+//! or a relay never delays the answer to `/mine` or `/transactions/new`, and
+//! every exchange with a peer is bounded by the peer timeout.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::chain::{check_all_signatures, Block, Timestamp, Transaction, ValidationError};
+use crate::net::{self, FetchError, Health, PeerAddr};
+use crate::store::Op;
+
+use super::{blocking, Node, NodeError};
+
+/// The most transfers in one relay request.
+pub const RELAY_BATCH: usize = 256;
+/// How long the relay waits for more transfers before sending a batch.
+const RELAY_WINDOW: Duration = Duration::from_millis(25);
+
+/// What became of an announced block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// It extended our tip and was appended (201).
+    Appended,
+    /// We already have it (200).
+    Known,
+    /// It does not link to our tip: we are behind or on a fork; a sync was asked for (202).
+    Unlinked,
+}
+
+/// Why an announced block was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// It extends our tip but breaks a rule (422).
+    #[error(transparent)]
+    Rejected(ValidationError),
+    /// Our side failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// Work the background tasks are asked to do.
+#[derive(Default)]
+pub(super) struct Background {
+    /// Wakes the syncer before its interval: an announcement did not link.
+    pub(super) sync_wanted: Notify,
+    /// Transfers to relay, with the peer each came from.
+    pub(super) relay: std::sync::Mutex<Vec<(Transaction, Option<PeerAddr>)>>,
+    /// Wakes the relay task.
+    pub(super) relay_ready: Notify,
+}
+
+impl Node {
+    /// Starts the background tasks: the syncer (every `peers.sync_interval`,
+    /// or when an announcement asks) and the relay. They end when the node stops.
+    pub fn start_background(&self) {
+        let interval = self.inner.config.peers.sync_interval;
+        if !interval.is_zero() {
+            let node = self.clone();
+            tokio::spawn(async move { node.sync_loop(interval).await });
+        }
+        let node = self.clone();
+        tokio::spawn(async move { node.relay_loop().await });
+    }
+
+    fn stopping(&self) -> bool {
+        self.inner.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn sync_loop(self, interval: Duration) {
+        while !self.stopping() {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.inner.background.sync_wanted.notified() => {}
+            }
+            if self.stopping() {
+                break;
+            }
+            if let Err(error) = self.sync_round().await {
+                tracing::warn!(%error, "background sync failed");
+            }
+        }
+    }
+
+    /// Asks every peer not backing off for its `/health` and syncs from the
+    /// longest chain ahead of ours. A flood of announcements coalesces into
+    /// rounds: only one runs at a time.
+    pub async fn sync_round(&self) -> Result<(), NodeError> {
+        let peers = self.peer_registry().due(Timestamp::now().as_secs_f64());
+        let client = &self.inner.client;
+        let timeout = self.inner.config.peers.timeout;
+        let healths = futures_util::future::join_all(
+            peers.iter().map(|peer| net::fetch_health(client, peer, timeout)),
+        )
+        .await;
+        let our_length = self.with_state(|s| s.chain().len()) as u64;
+        let mut best: Option<(PeerAddr, Health)> = None;
+        for (peer, health) in peers.into_iter().zip(healths) {
+            let reachable = !matches!(
+                health,
+                Err(FetchError::Unreachable(_) | FetchError::TimedOut { .. })
+            );
+            self.note_reachability(&peer, reachable);
+            if let Ok(health) = health {
+                if health.id.as_deref() == Some(self.id()) {
+                    self.drop_peer(&peer, "it is this node itself").await?;
+                } else if health.length > our_length
+                    && best.as_ref().is_none_or(|(_, b)| health.length > b.length)
+                {
+                    best = Some((peer, health));
+                }
+            }
+        }
+        let Some((peer, health)) = best else {
+            return Ok(());
+        };
+        match self.sync_from(&peer, &health).await {
+            Ok(_) => {
+                self.announce_tip(Some(&peer));
+                Ok(())
+            }
+            Err(super::sync::SyncError::Node(error)) => Err(error),
+            Err(error) => {
+                tracing::warn!(%peer, %error, "sync failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Announces our tip block to every peer but `except` (the one it came from), in the background.
+    pub fn announce_tip(&self, except: Option<&PeerAddr>) {
+        let tip = self.with_state(|s| s.chain().tip().clone());
+        let body = serde_json::to_vec(&tip).expect("a block serializes to JSON");
+        let peers: Vec<PeerAddr> = self.peers().into_iter().filter(|p| Some(p) != except).collect();
+        if peers.is_empty() {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let origin = node.public_url();
+            let timeout = node.inner.config.peers.timeout;
+            let results =
+                net::broadcast(&node.inner.client, &peers, "/add_block", &body, origin.as_ref(), timeout).await;
+            for (peer, result) in results {
+                match result {
+                    Ok(status) if status < 300 => {}
+                    Ok(status) => tracing::debug!(%peer, status, "announcement answered"),
+                    Err(error) => tracing::debug!(%peer, %error, "announcement failed"),
+                }
+            }
+        });
+    }
+
+    /// Receives an announced block from `origin` (a peer's address, if it said).
+    pub async fn receive_block(&self, block: Block, origin: Option<PeerAddr>) -> Result<Received, ReceiveError> {
+        let (length, tip_hash, known) = self.with_state(|s| {
+            let chain = s.chain();
+            let at = block.index.checked_sub(1).map(|i| i as usize);
+            let known = at.and_then(|i| chain.hashes().get(i)).is_some_and(|h| *h == block.hash());
+            (chain.len() as u64, *chain.tip_hash(), known)
+        });
+        if known {
+            return Ok(Received::Known);
+        }
+        let links = block.index == length + 1
+            && block.previous_hash == crate::chain::PreviousHash::Hash(tip_hash);
+        if !links {
+            self.want_sync(origin.as_ref());
+            return Ok(Received::Unlinked);
+        }
+        let index = block.index;
+        let checked = blocking("an announced block's signature checks", move || {
+            check_all_signatures(std::slice::from_ref(&block), index).map(|()| block)
+        })
+        .await?
+        .map_err(ReceiveError::Rejected)?;
+        let (extended, ticket) = {
+            let mut state = self.state();
+            if state.chain().len() as u64 != length {
+                drop(state);
+                self.want_sync(origin.as_ref());
+                return Ok(Received::Unlinked);
+            }
+            let extended = state.extend(vec![checked], Timestamp::now().as_secs_f64());
+            if let Some(error) = extended.error {
+                return Err(ReceiveError::Rejected(error));
+            }
+            let ops = vec![
+                Op::AppendBlock {
+                    block: extended.appended[0].clone(),
+                    mined: Vec::new(),
+                },
+                Op::RemovePending(extended.unpooled),
+            ];
+            (extended.appended, self.inner.store.submit(ops))
+        };
+        self.cancel_search();
+        ticket.wait_async().await.map_err(NodeError::from)?;
+        tracing::info!(index = extended[0].index, from = ?origin.as_ref().map(|p| p.to_string()), "appended an announced block");
+        self.announce_tip(origin.as_ref());
+        Ok(Received::Appended)
+    }
+
+    /// Asks the syncer for a round soon (many asks make one round).
+    fn want_sync(&self, origin: Option<&PeerAddr>) {
+        tracing::debug!(from = ?origin.map(|p| p.to_string()), "an announced block does not link; sync wanted");
+        self.inner.background.sync_wanted.notify_one();
+    }
+
+    /// Queues an admitted transfer for relay to every peer but `origin`.
+    pub fn relay(&self, transaction: Transaction, origin: Option<PeerAddr>) {
+        self.inner
+            .background
+            .relay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((transaction, origin));
+        self.inner.background.relay_ready.notify_one();
+    }
+
+    async fn relay_loop(self) {
+        while !self.stopping() {
+            self.inner.background.relay_ready.notified().await;
+            // Let a burst gather into one batch.
+            tokio::time::sleep(RELAY_WINDOW).await;
+            loop {
+                let batch: Vec<(Transaction, Option<PeerAddr>)> = {
+                    let mut queue = self.inner.background.relay.lock().unwrap_or_else(|p| p.into_inner());
+                    let take = queue.len().min(RELAY_BATCH);
+                    queue.drain(..take).collect()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                self.send_batch(&batch).await;
+            }
+        }
+    }
+
+    /// Sends one batch to every peer, each without the transfers that came from it.
+    async fn send_batch(&self, batch: &[(Transaction, Option<PeerAddr>)]) {
+        let origin = self.public_url();
+        let timeout = self.inner.config.peers.timeout;
+        let sends = self.peers().into_iter().map(|peer| {
+            let transactions: Vec<&Transaction> = batch
+                .iter()
+                .filter(|(_, from)| from.as_ref() != Some(&peer))
+                .map(|(t, _)| t)
+                .collect();
+            let origin = origin.clone();
+            async move {
+                if transactions.is_empty() {
+                    return;
+                }
+                let body = serde_json::to_vec(&json!({ "transactions": transactions }))
+                    .expect("transactions serialize to JSON");
+                let result = net::post(&self.inner.client, &peer, "/transactions/relay", &body, origin.as_ref(), timeout).await;
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "relay failed");
+                }
+            }
+        });
+        futures_util::future::join_all(sends).await;
+    }
+
+    /// Where other nodes reach this one: `node.public_url`, or `host:port` of a non-wildcard host.
+    pub fn public_url(&self) -> Option<PeerAddr> {
+        self.inner.config.public_url()
+    }
+
+    fn note_reachability(&self, peer: &PeerAddr, reachable: bool) {
+        let max = self.inner.config.peers.max_unreachable;
+        let now = Timestamp::now().as_secs_f64();
+        let interval = self.inner.config.peers.sync_interval.as_secs_f64();
+        let dropped = self.peer_registry().reached(peer, reachable, now, interval, max);
+        if dropped {
+            tracing::warn!(%peer, failures = max, "dropped a peer that stayed unreachable");
+            let ticket = {
+                let registry = self.peer_registry();
+                self.store_peers(registry.list())
+            };
+            tokio::spawn(async move {
+                if let Err(error) = ticket.wait_async().await {
+                    tracing::warn!(%error, "could not store the peer list");
+                }
+            });
+        }
+    }
+
+    async fn drop_peer(&self, peer: &PeerAddr, why: &str) -> Result<(), NodeError> {
+        let ticket = {
+            let mut registry = self.peer_registry();
+            if !registry.remove(peer) {
+                return Ok(());
+            }
+            self.store_peers(registry.list())
+        };
+        tracing::warn!(%peer, why, "dropped a peer");
+        ticket.wait_async().await?;
+        Ok(())
+    }
+
+    /// Admits relayed transfers (each verified, like `/transactions/new`)
+    /// and relays the admitted ones onward, never back to `origin`.
+    pub async fn receive_transfers(
+        &self,
+        transactions: Vec<Transaction>,
+        origin: Option<PeerAddr>,
+    ) -> Vec<Result<u64, NodeError>> {
+        let submits = transactions
+            .into_iter()
+            .map(|transaction| self.submit_from(transaction, origin.clone()));
+        futures_util::future::join_all(submits).await
+    }
+
+    /// Joins the network through `known`: registers this node there (under
+    /// its public URL), learns its peers (up to `peers.max_peers`), registers
+    /// them, and asks for a sync. Returns our peer list.
+    pub async fn join(&self, known: &PeerAddr) -> Result<Vec<PeerAddr>, NodeError> {
+        let me = self.public_url().ok_or(NodeError::NoPublicUrl)?;
+        let body = serde_json::to_vec(&json!({ "node_address": me.url("") }))
+            .expect("a JSON object serializes");
+        let timeout = self.inner.config.peers.timeout;
+        let (status, answer) = net::post(&self.inner.client, known, "/register_node", &body, Some(&me), timeout)
+            .await
+            .map_err(|e| NodeError::Join(known.to_string(), e.to_string()))?;
+        let answer: JoinAnswer = net::answer_as(status, answer)
+            .map_err(|e| NodeError::Join(known.to_string(), e.to_string()))?;
+        let learned = std::iter::once(known.to_string()).chain(answer.nodes);
+        for entry in learned {
+            // One by one: a bad or full entry must not keep the others out.
+            if let Err(error) = self.register(std::slice::from_ref(&entry)).await {
+                tracing::debug!(%entry, %error, "not registering a learned peer");
+            }
+        }
+        self.inner.background.sync_wanted.notify_one();
+        tracing::info!(%known, peers = self.peers().len(), "joined the network");
+        Ok(self.peers())
+    }
+}
+
+/// What `/register_node` answers: the known node's peers.
+#[derive(serde::Deserialize)]
+struct JoinAnswer {
+    #[serde(default)]
+    nodes: Vec<String>,
+}
