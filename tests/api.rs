@@ -248,13 +248,13 @@ fn seed_story_end_to_end() {
     let (status, body) = node.post("/nodes/register", &json!({"nodes": ["127.0.0.1:2"]}));
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["total_nodes"], json!(["127.0.0.1:1", "127.0.0.1:2"]));
-    assert_eq!(
-        node.get("/nodes"),
-        (
-            200,
-            json!({"nodes": ["127.0.0.1:1", "127.0.0.1:2"], "length": 2})
-        )
-    );
+    let (status, nodes) = node.get("/nodes");
+    assert_eq!(status, 200);
+    assert_eq!(nodes["nodes"], json!(["127.0.0.1:1", "127.0.0.1:2"]));
+    assert_eq!(nodes["length"], 2);
+    // Beside the seed's keys, each peer's standing.
+    assert_eq!(nodes["peers"][0]["address"], "127.0.0.1:1");
+    assert_eq!(nodes["peers"][0]["state"], "ok");
     for path in ["/nodes/resolve", "/nodes/sync"] {
         let (status, body) = node.get(path);
         assert_eq!(status, 200, "{path}: {body}");

@@ -30,7 +30,13 @@ const REWARD: u64 = 1;
 const MAX_BLOCK_TRANSACTIONS: usize = 1000;
 
 fn options(difficulty: u32, extra_env: &[(&str, String)]) -> NodeOptions {
-    let mut env = vec![("SIGCHAIN_TIMEOUT_MS".to_owned(), TIMEOUT_MS.to_string())];
+    // These tests drive consensus by hand (register, resolve), as the seed's
+    // users do: no background sync, no announcements or relays.
+    let mut env = vec![
+        ("SIGCHAIN_TIMEOUT_MS".to_owned(), TIMEOUT_MS.to_string()),
+        ("SIGCHAIN_SYNC_INTERVAL_MS".to_owned(), "0".to_owned()),
+        ("SIGCHAIN_GOSSIP".to_owned(), "false".to_owned()),
+    ];
     env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     NodeOptions {
         difficulty,

@@ -41,14 +41,20 @@ pub async fn chain(
     }
     let body = match (query.from, query.limit) {
         (None, None) => node.chain_json(),
-        (Some(0), _) => return Err(ApiError::bad_request("from must be a block index, 1 or more")),
+        (Some(0), _) => {
+            return Err(ApiError::bad_request(
+                "from must be a block index, 1 or more",
+            ))
+        }
         (_, Some(0)) => return Err(ApiError::bad_request("limit must be 1 or more")),
         (from, limit) => node.chain_page_json(
             from.unwrap_or(1),
             limit.unwrap_or(MAX_PAGE_BLOCKS).min(MAX_PAGE_BLOCKS),
         ),
     };
-    Ok(HttpResponse::Ok().content_type("application/json").body(body))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// `GET /transactions`: the pending pool, oldest first.

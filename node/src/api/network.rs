@@ -20,12 +20,20 @@ fn origin(req: &HttpRequest) -> Option<PeerAddr> {
 /// `POST /add_block`: a peer announces a block. 201 appended, 200 known,
 /// 202 does not link to our tip (a sync is asked for), 400 malformed, 422
 /// breaks a rule.
-pub async fn add_block(node: web::Data<Node>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse> {
+pub async fn add_block(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse> {
     let block = Block::from_value(&Value::Object(body.0))
         .map_err(|e| ApiError::bad_request(format!("not a block: {e}")))?;
     match node.receive_block(block, origin(&req)).await {
-        Ok(Received::Appended) => Ok(HttpResponse::Created().json(json!({ "message": "Block added" }))),
-        Ok(Received::Known) => Ok(HttpResponse::Ok().json(json!({ "message": "Block already known" }))),
+        Ok(Received::Appended) => {
+            Ok(HttpResponse::Created().json(json!({ "message": "Block added" })))
+        }
+        Ok(Received::Known) => {
+            Ok(HttpResponse::Ok().json(json!({ "message": "Block already known" })))
+        }
         Ok(Received::Unlinked) => Ok(HttpResponse::Accepted()
             .json(json!({ "message": "Block does not extend our tip; syncing with peers" }))),
         Err(ReceiveError::Rejected(error)) => Err(ApiError::Unprocessable(error.to_string())),
@@ -39,9 +47,15 @@ const MAX_RELAYED: usize = 1000;
 /// `POST /transactions/relay`: a batch of signed transfers from a peer,
 /// `{"transactions": [...]}` in block form. Answers 200 with one status per
 /// transfer (201 admitted, 409 replay or balance, 400/401 bad, ...).
-pub async fn relay(node: web::Data<Node>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse> {
+pub async fn relay(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse> {
     let Some(Value::Array(items)) = body.0.get("transactions") else {
-        return Err(ApiError::bad_request("transactions must be a list of signed transfers"));
+        return Err(ApiError::bad_request(
+            "transactions must be a list of signed transfers",
+        ));
     };
     if items.len() > MAX_RELAYED {
         return Err(ApiError::bad_request(format!(
@@ -78,13 +92,19 @@ fn node_address(body: &JsonObject) -> Result<PeerAddr> {
         .0
         .get("node_address")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request("node_address must be given, like \"http://host:port\""))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("node_address must be given, like \"http://host:port\"")
+        })?;
     Ok(PeerAddr::parse(text).map_err(NodeError::from)?)
 }
 
 /// `POST /register_node {"node_address"}`: a node joining through us
 /// registers itself; we answer with our length, tip and peers.
-pub async fn register_node(node: web::Data<Node>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse> {
+pub async fn register_node(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse> {
     if !node.config().peers.open_registration && !is_loopback(&req) {
         return Err(ApiError::Forbidden(
             "this node registers peers only for callers on its own machine (peers.open_registration is false)".into(),
@@ -104,7 +124,11 @@ pub async fn register_node(node: web::Data<Node>, req: HttpRequest, body: JsonOb
 
 /// `POST /register_with {"node_address"}`: this node joins the network
 /// through a known node (owner only: it makes the node call out).
-pub async fn register_with(node: web::Data<Node>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse> {
+pub async fn register_with(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse> {
     if !is_loopback(&req) {
         return Err(ApiError::Forbidden(
             "only the node's owner (loopback) can make it join a network".into(),

@@ -218,6 +218,15 @@ const KEYS: &[KeySpec] = &[
         },
     },
     KeySpec {
+        path: "peers.gossip",
+        set: |b, raw| {
+            b.config.peers.gossip = boolean(raw)?;
+            Ok(())
+        },
+        show: |c| c.peers.gossip.to_string(),
+        note: no_note,
+    },
+    KeySpec {
         path: "peers.max_failures",
         set: |b, raw| {
             b.config.peers.max_failures = whole_in(raw, 1, 1_000_000)? as u32;

@@ -144,6 +144,9 @@ pub struct PeerSettings {
     pub sync_interval: Duration,
     /// A peer whose answers are malformed or invalid this many times in a row is dropped; `>= 1`.
     pub max_failures: u32,
+    /// Whether to announce new blocks and relay admitted transfers to peers
+    /// (off: nodes agree only through sync and resolve, as in the seed).
+    pub gossip: bool,
     /// A peer that cannot be reached this many times in a row (with a
     /// doubling wait between attempts) is dropped; `>= 1`.
     pub max_unreachable: u32,
@@ -193,6 +196,7 @@ impl Default for Config {
                 sync_interval: Duration::from_millis(2000),
                 max_failures: 3,
                 max_unreachable: 30,
+                gossip: true,
                 open_registration: true,
                 allow_link_local: false,
             },

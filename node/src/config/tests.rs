@@ -131,6 +131,7 @@ fn every_key_has_a_working_environment_variable() {
         ("SIGCHAIN_MAX_PEERS", "8"),
         ("SIGCHAIN_TIMEOUT_MS", "250"),
         ("SIGCHAIN_SYNC_INTERVAL_MS", "0"),
+        ("SIGCHAIN_GOSSIP", "false"),
         ("SIGCHAIN_MAX_FAILURES", "7"),
         ("SIGCHAIN_MAX_UNREACHABLE", "9"),
         ("SIGCHAIN_OPEN_REGISTRATION", "no"),
@@ -162,6 +163,7 @@ fn every_key_has_a_working_environment_variable() {
     assert_eq!(config.peers.max_failures, 7);
     assert_eq!(config.peers.max_unreachable, 9);
     assert!(config.peers.sync_interval.is_zero());
+    assert!(!config.peers.gossip);
     assert_eq!(
         config.public_url().map(|u| u.to_string()).as_deref(),
         Some("node-a.example:5005")

@@ -121,7 +121,10 @@ pub async fn fetch_chain(
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<Vec<Block>, FetchError> {
-    get(client, peer, "/chain", timeout, max_bytes, |body| parse_chain(&body)).await
+    get(client, peer, "/chain", timeout, max_bytes, |body| {
+        parse_chain(&body)
+    })
+    .await
 }
 
 /// Asks `peer` for at most `limit` blocks from 1-based index `from`
@@ -137,7 +140,10 @@ pub async fn fetch_page(
 ) -> Result<Page, FetchError> {
     let path = format!("/chain?from={from}&limit={limit}");
     let (timeout, max_bytes) = limits;
-    get(client, peer, &path, timeout, max_bytes, |body| parse_page(&body)).await
+    get(client, peer, &path, timeout, max_bytes, |body| {
+        parse_page(&body)
+    })
+    .await
 }
 
 /// Asks `peer` for its `/health`: its chain length, tip and node id.

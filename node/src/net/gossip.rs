@@ -29,7 +29,10 @@ pub async fn post(
         if let Some(origin) = origin {
             request = request.header(ORIGIN_HEADER, origin.as_str());
         }
-        let mut response = request.send().await.map_err(|e| request_error(&e, timeout))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| request_error(&e, timeout))?;
         let status = response.status().as_u16();
         if status == LOOP_DETECTED {
             return Err(FetchError::ThisNode);
@@ -67,7 +70,10 @@ pub async fn broadcast(
 }
 
 /// Parses a JSON answer of a POST into `T`, naming what was wrong.
-pub fn answer_as<T: DeserializeOwned>(status: u16, json: serde_json::Value) -> Result<T, FetchError> {
+pub fn answer_as<T: DeserializeOwned>(
+    status: u16,
+    json: serde_json::Value,
+) -> Result<T, FetchError> {
     if !(200..300).contains(&status) {
         let error = json["error"].as_str().unwrap_or("").to_owned();
         return Err(FetchError::Malformed(format!("answered {status}: {error}")));

@@ -110,7 +110,14 @@ impl PeerRegistry {
     /// Records whether `peer` could be reached at `now`. Each failure in a
     /// row doubles the wait before the next attempt (from `interval` seconds
     /// up to 64 times that); the `max`-th removes the peer (true is returned).
-    pub fn reached(&mut self, peer: &PeerAddr, ok: bool, now: f64, interval: f64, max: u32) -> bool {
+    pub fn reached(
+        &mut self,
+        peer: &PeerAddr,
+        ok: bool,
+        now: f64,
+        interval: f64,
+        max: u32,
+    ) -> bool {
         if ok {
             self.unreachable.remove(peer);
             return false;

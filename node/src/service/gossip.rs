@@ -67,7 +67,9 @@ impl Node {
     }
 
     fn stopping(&self) -> bool {
-        self.inner.stopping.load(std::sync::atomic::Ordering::SeqCst)
+        self.inner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn sync_loop(self, interval: Duration) {
@@ -93,7 +95,9 @@ impl Node {
         let client = &self.inner.client;
         let timeout = self.inner.config.peers.timeout;
         let healths = futures_util::future::join_all(
-            peers.iter().map(|peer| net::fetch_health(client, peer, timeout)),
+            peers
+                .iter()
+                .map(|peer| net::fetch_health(client, peer, timeout)),
         )
         .await;
         let our_length = self.with_state(|s| s.chain().len()) as u64;
@@ -132,9 +136,16 @@ impl Node {
 
     /// Announces our tip block to every peer but `except` (the one it came from), in the background.
     pub fn announce_tip(&self, except: Option<&PeerAddr>) {
+        if !self.inner.config.peers.gossip {
+            return;
+        }
         let tip = self.with_state(|s| s.chain().tip().clone());
         let body = serde_json::to_vec(&tip).expect("a block serializes to JSON");
-        let peers: Vec<PeerAddr> = self.peers().into_iter().filter(|p| Some(p) != except).collect();
+        let peers: Vec<PeerAddr> = self
+            .peers()
+            .into_iter()
+            .filter(|p| Some(p) != except)
+            .collect();
         if peers.is_empty() {
             return;
         }
@@ -142,8 +153,15 @@ impl Node {
         tokio::spawn(async move {
             let origin = node.public_url();
             let timeout = node.inner.config.peers.timeout;
-            let results =
-                net::broadcast(&node.inner.client, &peers, "/add_block", &body, origin.as_ref(), timeout).await;
+            let results = net::broadcast(
+                &node.inner.client,
+                &peers,
+                "/add_block",
+                &body,
+                origin.as_ref(),
+                timeout,
+            )
+            .await;
             for (peer, result) in results {
                 match result {
                     Ok(status) if status < 300 => {}
@@ -155,11 +173,17 @@ impl Node {
     }
 
     /// Receives an announced block from `origin` (a peer's address, if it said).
-    pub async fn receive_block(&self, block: Block, origin: Option<PeerAddr>) -> Result<Received, ReceiveError> {
+    pub async fn receive_block(
+        &self,
+        block: Block,
+        origin: Option<PeerAddr>,
+    ) -> Result<Received, ReceiveError> {
         let (length, tip_hash, known) = self.with_state(|s| {
             let chain = s.chain();
             let at = block.index.checked_sub(1).map(|i| i as usize);
-            let known = at.and_then(|i| chain.hashes().get(i)).is_some_and(|h| *h == block.hash());
+            let known = at
+                .and_then(|i| chain.hashes().get(i))
+                .is_some_and(|h| *h == block.hash());
             (chain.len() as u64, *chain.tip_hash(), known)
         });
         if known {
@@ -212,6 +236,9 @@ impl Node {
 
     /// Queues an admitted transfer for relay to every peer but `origin`.
     pub fn relay(&self, transaction: Transaction, origin: Option<PeerAddr>) {
+        if !self.inner.config.peers.gossip {
+            return;
+        }
         self.inner
             .background
             .relay
@@ -228,7 +255,12 @@ impl Node {
             tokio::time::sleep(RELAY_WINDOW).await;
             loop {
                 let batch: Vec<(Transaction, Option<PeerAddr>)> = {
-                    let mut queue = self.inner.background.relay.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut queue = self
+                        .inner
+                        .background
+                        .relay
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
                     let take = queue.len().min(RELAY_BATCH);
                     queue.drain(..take).collect()
                 };
@@ -257,7 +289,15 @@ impl Node {
                 }
                 let body = serde_json::to_vec(&json!({ "transactions": transactions }))
                     .expect("transactions serialize to JSON");
-                let result = net::post(&self.inner.client, &peer, "/transactions/relay", &body, origin.as_ref(), timeout).await;
+                let result = net::post(
+                    &self.inner.client,
+                    &peer,
+                    "/transactions/relay",
+                    &body,
+                    origin.as_ref(),
+                    timeout,
+                )
+                .await;
                 if let Err(error) = result {
                     tracing::debug!(%peer, %error, "relay failed");
                 }
@@ -275,7 +315,9 @@ impl Node {
         let max = self.inner.config.peers.max_unreachable;
         let now = Timestamp::now().as_secs_f64();
         let interval = self.inner.config.peers.sync_interval.as_secs_f64();
-        let dropped = self.peer_registry().reached(peer, reachable, now, interval, max);
+        let dropped = self
+            .peer_registry()
+            .reached(peer, reachable, now, interval, max);
         if dropped {
             tracing::warn!(%peer, failures = max, "dropped a peer that stayed unreachable");
             let ticket = {
@@ -324,9 +366,16 @@ impl Node {
         let body = serde_json::to_vec(&json!({ "node_address": me.url("") }))
             .expect("a JSON object serializes");
         let timeout = self.inner.config.peers.timeout;
-        let (status, answer) = net::post(&self.inner.client, known, "/register_node", &body, Some(&me), timeout)
-            .await
-            .map_err(|e| NodeError::Join(known.to_string(), e.to_string()))?;
+        let (status, answer) = net::post(
+            &self.inner.client,
+            known,
+            "/register_node",
+            &body,
+            Some(&me),
+            timeout,
+        )
+        .await
+        .map_err(|e| NodeError::Join(known.to_string(), e.to_string()))?;
         let answer: JoinAnswer = net::answer_as(status, answer)
             .map_err(|e| NodeError::Join(known.to_string(), e.to_string()))?;
         let learned = std::iter::once(known.to_string()).chain(answer.nodes);

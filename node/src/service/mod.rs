@@ -338,8 +338,10 @@ impl Node {
         }
         let state = self.state();
         let blocks = state.chain().blocks();
-        let start = usize::try_from(from.saturating_sub(1)).map_or(blocks.len(), |s| s.min(blocks.len()));
-        let end = usize::try_from(limit).map_or(blocks.len(), |l| start.saturating_add(l).min(blocks.len()));
+        let start =
+            usize::try_from(from.saturating_sub(1)).map_or(blocks.len(), |s| s.min(blocks.len()));
+        let end = usize::try_from(limit)
+            .map_or(blocks.len(), |l| start.saturating_add(l).min(blocks.len()));
         serde_json::to_vec(&ChainBody {
             chain: &blocks[start..end],
             length: blocks.len(),

@@ -23,7 +23,13 @@ struct Round {
 
 impl Round {
     /// Adds a report and returns its position.
-    fn report(&mut self, peer: &PeerAddr, result: Outcome, length: Option<u64>, detail: Option<String>) -> usize {
+    fn report(
+        &mut self,
+        peer: &PeerAddr,
+        result: Outcome,
+        length: Option<u64>,
+        detail: Option<String>,
+    ) -> usize {
         self.reports.push(PeerReport {
             peer: peer.to_string(),
             result,
@@ -92,7 +98,9 @@ impl Node {
         let timeout = self.inner.config.peers.timeout;
         let client = &self.inner.client;
         let healths = futures_util::future::join_all(
-            peers.iter().map(|peer| net::fetch_health(client, peer, timeout)),
+            peers
+                .iter()
+                .map(|peer| net::fetch_health(client, peer, timeout)),
         )
         .await;
         let our_length = self.with_state(|s| s.chain().len()) as u64;
@@ -107,9 +115,11 @@ impl Node {
                     round.report(peer, Outcome::NotLonger, Some(h.length), None);
                 }
                 Ok(h) => ahead.push((round.report(peer, Outcome::Longer, Some(h.length), None), h)),
-                Err(e @ (FetchError::Unreachable(_) | FetchError::TimedOut { .. } | FetchError::ThisNode)) => {
-                    round.failed(peer, &e)
-                }
+                Err(
+                    e @ (FetchError::Unreachable(_)
+                    | FetchError::TimedOut { .. }
+                    | FetchError::ThisNode),
+                ) => round.failed(peer, &e),
                 // Not a sigchain `/health`: the seed's node, or a peer to judge by its chain.
                 Err(_) => round.unpaged.push(peer.clone()),
             }
@@ -127,7 +137,12 @@ impl Node {
     }
 
     /// Syncs from the peer reported at `at`, recording the outcome.
-    async fn sync_one(&self, round: &mut Round, at: usize, health: &Health) -> Result<(), NodeError> {
+    async fn sync_one(
+        &self,
+        round: &mut Round,
+        at: usize,
+        health: &Health,
+    ) -> Result<(), NodeError> {
         let peer = PeerAddr::parse(&round.reports[at].peer)?;
         let report = &mut round.reports[at];
         match self.sync_from(&peer, health).await {
@@ -141,10 +156,17 @@ impl Node {
                 round.changed = true;
                 report.result = Outcome::Adopted;
                 round.returned += adopted.returned;
-                round.dropped.extend(adopted.dropped.into_iter().map(|(transaction, reason)| Dropped {
-                    transaction,
-                    reason: reason.to_string(),
-                }));
+                round
+                    .dropped
+                    .extend(
+                        adopted
+                            .dropped
+                            .into_iter()
+                            .map(|(transaction, reason)| Dropped {
+                                transaction,
+                                reason: reason.to_string(),
+                            }),
+                    );
             }
             Err(SyncError::Unpaged) => round.unpaged.push(peer),
             Err(SyncError::Invalid(error)) => {
@@ -181,7 +203,14 @@ impl Node {
         };
         let choice = blocking("the validation of peer chains", move || {
             let now = Timestamp::now().as_secs_f64();
-            consensus::choose(fetched, &Ours { hashes: &hashes, rules: &rules, now })
+            consensus::choose(
+                fetched,
+                &Ours {
+                    hashes: &hashes,
+                    rules: &rules,
+                    now,
+                },
+            )
         })
         .await?;
         let mut reports = choice.reports;
@@ -190,12 +219,12 @@ impl Node {
                 Some(adopted) => {
                     round.changed = true;
                     round.returned += adopted.returned;
-                    round.dropped.extend(adopted.dropped.into_iter().map(|(transaction, reason)| {
-                        Dropped {
+                    round.dropped.extend(adopted.dropped.into_iter().map(
+                        |(transaction, reason)| Dropped {
                             transaction,
                             reason: reason.to_string(),
-                        }
-                    }));
+                        },
+                    ));
                     tracing::info!(peer = %reports[at].peer, length = reports[at].length, "adopted a longer chain");
                 }
                 // Our chain grew while the peers answered and is now as long.

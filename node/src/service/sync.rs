@@ -119,10 +119,17 @@ impl Node {
     }
 
     /// Whether `peer`'s block at 1-based `index` is ours.
-    async fn matches(&self, peer: &PeerAddr, ours: &[BlockHash], index: u64) -> Result<bool, SyncError> {
+    async fn matches(
+        &self,
+        peer: &PeerAddr,
+        ours: &[BlockHash],
+        index: u64,
+    ) -> Result<bool, SyncError> {
         let page = self.page(peer, index, 1).await?;
         let block = page.blocks.first().ok_or_else(|| {
-            FetchError::Malformed(format!("it sent no block {index} though its chain is longer"))
+            FetchError::Malformed(format!(
+                "it sent no block {index} though its chain is longer"
+            ))
         })?;
         Ok(block.hash() == ours[index as usize - 1])
     }
@@ -197,7 +204,12 @@ impl Node {
     }
 
     /// `peer`'s blocks from `from` to `theirs`, fetched in pages (a fork's branch).
-    async fn fetch_branch(&self, peer: &PeerAddr, from: u64, theirs: u64) -> Result<Vec<Block>, SyncError> {
+    async fn fetch_branch(
+        &self,
+        peer: &PeerAddr,
+        from: u64,
+        theirs: u64,
+    ) -> Result<Vec<Block>, SyncError> {
         let mut branch = Vec::new();
         let mut next = from;
         while next <= theirs {
