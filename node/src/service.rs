@@ -5,8 +5,15 @@
 //! under the lock makes the disk's order of changes the memory's order; the
 //! caller then waits for durability after releasing the lock, so many
 //! requests share one commit (group commit).
+//!
+//! Memory is changed before the disk, so a failed commit would leave it
+//! ahead of the disk; `degraded.rs` then puts it back to what the disk holds
+//! before the failure is reported, and writes are refused until the disk
+//! recovers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod degraded;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -21,7 +28,7 @@ use crate::miner::Miner;
 use crate::net::{self, PeerAddr, PeerError, PeerRegistry};
 use crate::pool::AdmitError;
 use crate::state::{Adopted, MineError, State};
-use crate::store::{Op, Store, StoreError};
+use crate::store::{Op, Store, StoreError, Ticket};
 
 /// Why a node operation failed. The API maps each variant to one status.
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +42,17 @@ pub enum NodeError {
     /// A peer entry is not acceptable (400).
     #[error(transparent)]
     Peer(#[from] PeerError),
-    /// The store could not commit; the change is not durable (500).
+    /// The store refused a request as only a bug makes it do (a request that
+    /// does not fit the stored chain, its writer gone); the change is not durable (500).
     #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+    /// The data disk is full or failing: the change is not durable, and
+    /// writes are refused until the disk recovers (503).
+    #[error("the data disk is full or failing: {reason}; writes are refused until it recovers")]
+    Degraded {
+        /// The failure, naming the file.
+        reason: String,
+    },
     /// The node is stopping (503).
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -55,6 +70,18 @@ pub enum NodeError {
     /// The HTTP client for peers could not be built (at start-up).
     #[error("cannot build the HTTP client for peers: {0}")]
     HttpClient(#[source] reqwest::Error),
+}
+
+impl From<StoreError> for NodeError {
+    fn from(error: StoreError) -> Self {
+        if error.is_disk_failure() {
+            NodeError::Degraded {
+                reason: error.cause(),
+            }
+        } else {
+            NodeError::Store(error)
+        }
+    }
 }
 
 /// Runs CPU-heavy `work` on the blocking pool, off the async workers.
@@ -108,6 +135,13 @@ struct Inner {
     /// Set to stop the running proof search: the tip changed or the node is stopping.
     cancel_search: Mutex<Arc<AtomicBool>>,
     stopping: AtomicBool,
+    /// The store's failure count when memory was last restored from it;
+    /// changed only with the state and peers locks held.
+    restored_for: AtomicU64,
+    /// The failure count last reported in the log.
+    announced: AtomicU64,
+    /// Whether the task retrying the disk runs.
+    recovering: AtomicBool,
 }
 
 impl Node {
@@ -133,6 +167,9 @@ impl Node {
                 mining: tokio::sync::Mutex::new(()),
                 cancel_search: Mutex::new(Arc::new(AtomicBool::new(false))),
                 stopping: AtomicBool::new(false),
+                restored_for: AtomicU64::new(0),
+                announced: AtomicU64::new(0),
+                recovering: AtomicBool::new(false),
             }),
         })
     }
@@ -189,11 +226,12 @@ impl Node {
             .map_err(NodeError::Signature)?;
         let (index, ticket) = {
             let mut state = self.state();
+            self.refuse_if_degraded()?;
             state.admit(transaction.clone())?;
             let ticket = self.inner.store.submit(vec![Op::AddPending(transaction)]);
             (state.next_index(), ticket)
         };
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         Ok(index)
     }
 
@@ -205,6 +243,8 @@ impl Node {
             if self.inner.stopping.load(Ordering::SeqCst) {
                 return Err(NodeError::ShuttingDown);
             }
+            // Not worth a proof search whose block could not be stored.
+            self.refuse_if_degraded()?;
             let (job, difficulty) = {
                 let state = self.state();
                 (state.mining_job(), state.rules().difficulty)
@@ -229,6 +269,7 @@ impl Node {
             };
             let (block, ticket) = {
                 let mut state = self.state();
+                self.refuse_if_degraded()?;
                 match state.complete_block(&job, proof, self.address(), Timestamp::now()) {
                     Ok(mined) => {
                         let ticket = self.inner.store.submit(vec![Op::AppendBlock {
@@ -241,7 +282,7 @@ impl Node {
                     Err(MineError::Invalid(e)) => return Err(NodeError::OwnBlockInvalid(e)),
                 }
             };
-            ticket.wait_async().await?;
+            self.commit(ticket).await?;
             tracing::info!(
                 index = block.index,
                 transactions = block.transactions.len(),
@@ -256,12 +297,13 @@ impl Node {
     pub async fn register(&self, entries: &[String]) -> Result<Vec<PeerAddr>, NodeError> {
         let (all, ticket) = {
             let mut registry = self.peer_registry();
+            self.refuse_if_degraded()?;
             registry.register(entries)?;
             let all = registry.list().to_vec();
             let names = all.iter().map(|p| p.as_str().to_owned()).collect();
             (all, self.inner.store.submit(vec![Op::SetPeers(names)]))
         };
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         Ok(all)
     }
 
@@ -333,6 +375,9 @@ impl Node {
     async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
         let (adopted, ticket) = {
             let mut state = self.state();
+            if candidate.len() > state.chain().len() {
+                self.refuse_if_degraded()?;
+            }
             let Some(adopted) = state.adopt(candidate) else {
                 return Ok(None);
             };
@@ -345,7 +390,7 @@ impl Node {
             (adopted, ticket)
         };
         self.cancel_search();
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         for (transaction, reason) in &adopted.dropped {
             tracing::warn!(
                 signature = ?transaction.signature(),
@@ -354,6 +399,19 @@ impl Node {
             );
         }
         Ok(Some(adopted))
+    }
+
+    /// Waits until `ticket`'s ops are durable. When the disk failed them,
+    /// memory is first put back to what the disk holds, so that whoever hears
+    /// of the failure no longer sees the refused change.
+    async fn commit(&self, ticket: Ticket) -> Result<(), NodeError> {
+        let Err(error) = ticket.wait_async().await else {
+            return Ok(());
+        };
+        if error.is_disk_failure() {
+            self.restore_after_failure().await;
+        }
+        Err(error.into())
     }
 
     fn cancel_search(&self) {

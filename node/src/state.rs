@@ -92,6 +92,27 @@ impl State {
         Ok((state, dropped))
     }
 
+    /// The state `blocks` and `pending` describe, under this state's rules and
+    /// pool limit, made as [`State::restore`] makes it; the leading blocks this
+    /// state holds too (same hashes) are not checked again. Used to go back to
+    /// what the disk holds after a failed commit.
+    pub fn reloaded(
+        &self,
+        blocks: Vec<Block>,
+        pending: Vec<Transaction>,
+        now: f64,
+    ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
+        let chain = Chain::validate(blocks, &self.rules, now, self.chain.hashes())?;
+        let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
+        let state = State {
+            rules: self.rules.clone(),
+            chain,
+            pool,
+            max_pool: self.max_pool,
+        };
+        Ok((state, dropped))
+    }
+
     /// The network's rules.
     pub fn rules(&self) -> &Rules {
         &self.rules

@@ -61,7 +61,9 @@ impl ResponseError for ApiError {
                 NodeError::Admit(AdmitError::Reward) => StatusCode::BAD_REQUEST,
                 NodeError::Admit(_) => StatusCode::CONFLICT,
                 NodeError::Peer(_) => StatusCode::BAD_REQUEST,
-                NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                NodeError::ShuttingDown | NodeError::Degraded { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 NodeError::Store(_)
                 | NodeError::OwnBlockInvalid(_)
                 | NodeError::TaskFailed { .. }
