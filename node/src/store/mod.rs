@@ -183,10 +183,9 @@ impl Store {
         let tip = loaded.blocks.len() as u64;
         let location = writer::Location {
             dir: dir.to_owned(),
-            path: path.clone(),
             network: *expected,
         };
-        let started = writer::spawn(db, location, tip, next_seq, encoder)?;
+        let started = writer::spawn(db, path.clone(), location, tip, next_seq, encoder)?;
         let store = Store {
             inner: Arc::new(Inner {
                 path,

@@ -98,10 +98,9 @@ pub(super) struct Started {
     pub(super) thread: JoinHandle<()>,
 }
 
-/// Where the writer's database is and what network it belongs to, to open it again.
+/// What the writer needs to open its database again: the data directory and the network.
 pub(super) struct Location {
     pub(super) dir: PathBuf,
-    pub(super) path: Arc<Path>,
     pub(super) network: NetworkId,
 }
 
@@ -109,15 +108,15 @@ pub(super) struct Location {
 /// next pool entry gets arrival number `next_seq`.
 pub(super) fn spawn(
     db: Database,
+    path: Arc<Path>,
     location: Location,
     tip: u64,
     next_seq: u64,
     encoder: codec::Encoder,
 ) -> Result<Started, StoreError> {
-    let path = location.path.clone();
     let writer = Writer {
         db: Some(db),
-        path: location.path.clone(),
+        path: path.clone(),
         location,
         tip,
         next_seq,

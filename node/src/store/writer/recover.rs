@@ -18,8 +18,8 @@ use crate::store::{load, Loaded, StoreError};
 /// The file the space probe writes in the data directory, and removes.
 pub const PROBE_FILE: &str = "space-probe";
 /// How much room the probe wants before writes resume: far more than a
-/// commit needs, so a nearly full disk does not flap between refusing and
-/// accepting writes.
+/// transfer's or a block's commit needs, so a nearly full disk does not flap
+/// between refusing and accepting writes.
 const PROBE_BYTES: usize = 1 << 20;
 
 impl Writer {
