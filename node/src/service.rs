@@ -135,8 +135,9 @@ struct Inner {
     /// Set to stop the running proof search: the tip changed or the node is stopping.
     cancel_search: Mutex<Arc<AtomicBool>>,
     stopping: AtomicBool,
-    /// The store's failure count when memory was last restored from it;
-    /// changed only with the state and peers locks held.
+    /// Held through a restore of memory from the store: one at a time.
+    restoring: Mutex<()>,
+    /// The store's failure count when memory was last restored from it.
     restored_for: AtomicU64,
     /// The failure count last reported in the log.
     announced: AtomicU64,
@@ -167,6 +168,7 @@ impl Node {
                 mining: tokio::sync::Mutex::new(()),
                 cancel_search: Mutex::new(Arc::new(AtomicBool::new(false))),
                 stopping: AtomicBool::new(false),
+                restoring: Mutex::new(()),
                 restored_for: AtomicU64::new(0),
                 announced: AtomicU64::new(0),
                 recovering: AtomicBool::new(false),

@@ -81,7 +81,22 @@ impl State {
         pending: Vec<Transaction>,
         now: f64,
     ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
-        let chain = Chain::validate(blocks, &rules, now, &[])?;
+        State::restore_trusting(rules, max_pool, blocks, pending, now, &[])
+    }
+
+    /// As [`State::restore`], except that a leading run of blocks with the
+    /// `trusted` hashes (a chain this node validated: its own) is only
+    /// replayed, not checked again. Used to go back to what the disk holds
+    /// after a failed commit.
+    pub fn restore_trusting(
+        rules: Rules,
+        max_pool: usize,
+        blocks: Vec<Block>,
+        pending: Vec<Transaction>,
+        now: f64,
+        trusted: &[BlockHash],
+    ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
+        let chain = Chain::validate(blocks, &rules, now, trusted)?;
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
         let state = State {
             rules,
@@ -92,25 +107,9 @@ impl State {
         Ok((state, dropped))
     }
 
-    /// The state `blocks` and `pending` describe, under this state's rules and
-    /// pool limit, made as [`State::restore`] makes it; the leading blocks this
-    /// state holds too (same hashes) are not checked again. Used to go back to
-    /// what the disk holds after a failed commit.
-    pub fn reloaded(
-        &self,
-        blocks: Vec<Block>,
-        pending: Vec<Transaction>,
-        now: f64,
-    ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
-        let chain = Chain::validate(blocks, &self.rules, now, self.chain.hashes())?;
-        let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
-        let state = State {
-            rules: self.rules.clone(),
-            chain,
-            pool,
-            max_pool: self.max_pool,
-        };
-        Ok((state, dropped))
+    /// How many transfers the pool admits at most.
+    pub fn max_pool(&self) -> usize {
+        self.max_pool
     }
 
     /// The network's rules.

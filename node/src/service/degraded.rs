@@ -4,17 +4,27 @@
 //! after a failed commit, the requests queued behind it may rest on the
 //! failed change (a block mining a refused transfer, a transfer spending a
 //! refused block's reward), and adopting a chain cannot be undone without the
-//! old one. The disk is the truth and the store can read it again, so the
-//! node takes it whole, with the locks every submission is made under held:
-//! no change made to memory before the reload survives it, and none is made
-//! after it until the store accepts writes again (each write path checks
-//! [`Node::degraded`] under its lock before changing memory).
+//! old one. The disk is the truth, and it cannot change while the store is
+//! degraded, so the node reads it again and takes it whole.
+//!
+//! Why that is enough: every change to memory is made under the state or the
+//! peers lock, after checking under that lock that the store is not degraded
+//! (which it is from before anyone hears of the failure). A change made
+//! before the new memory is swapped in (under both locks) is wiped by the
+//! swap; one attempted after it is refused. Writes resume only through a
+//! probe made after the swap, so every write the store accepts again rests
+//! on what it holds. The slow part (reading and replaying the stored chain)
+//! runs without those locks, so reads are served meanwhile.
+//!
+//! Every failed request waits for the swap before it is answered: whoever
+//! hears of a failure no longer sees the refused change.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::chain::{Timestamp, ValidationError};
 use crate::net::{PeerAddr, PeerError, PeerRegistry};
+use crate::state::State;
 use crate::store::StoreError;
 
 use super::{blocking, Node, NodeError};
@@ -77,32 +87,44 @@ impl Node {
     /// Replaces the state and the peers with what the store holds, unless
     /// that was done since the store's last failure. Blocks.
     fn restore(&self) -> Result<(), RestoreError> {
-        // Every submission is made under one of these two locks (state, then
-        // peers: the one order they are ever both taken in).
-        let mut state = self.state();
-        let mut peers = self.peer_registry();
+        let _one_at_a_time = self
+            .inner
+            .restoring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let failures = self.inner.store.failures();
         if self.inner.restored_for.load(Ordering::SeqCst) == failures {
             return Ok(());
         }
+        let (rules, max_pool, trusted) = {
+            let state = self.state();
+            let trusted = state.chain().hashes().to_vec();
+            (state.rules().clone(), state.max_pool(), trusted)
+        };
         let loaded = self.inner.store.reload()?;
         let now = Timestamp::now().as_secs_f64();
-        let (restored, dropped) = state.reloaded(loaded.blocks, loaded.pool, now)?;
+        let (restored, dropped) =
+            State::restore_trusting(rules, max_pool, loaded.blocks, loaded.pool, now, &trusted)?;
         let stored: Vec<PeerAddr> = loaded
             .peers
             .iter()
             .map(|p| PeerAddr::parse(p))
             .collect::<Result<_, _>>()?;
-        *peers = PeerRegistry::from_peers(stored, self.inner.config.peers.max_peers)?;
-        *state = restored;
-        self.inner.restored_for.store(failures, Ordering::SeqCst);
-        tracing::info!(
-            length = state.chain().len(),
-            pending = state.pool().len(),
-            peers = peers.len(),
-            "memory restored from the data disk"
+        let registry = PeerRegistry::from_peers(stored, self.inner.config.peers.max_peers)?;
+        let (length, pending, peers) = (
+            restored.chain().len(),
+            restored.pool().len(),
+            registry.len(),
         );
-        drop((state, peers));
+        {
+            // State, then peers: the one order they are ever both taken in.
+            let mut state = self.state();
+            let mut peers = self.peer_registry();
+            *state = restored;
+            *peers = registry;
+        }
+        self.inner.restored_for.store(failures, Ordering::SeqCst);
+        tracing::info!(length, pending, peers, "memory restored from the data disk");
         for (transaction, reason) in &dropped {
             tracing::warn!(signature = ?transaction.signature(), %reason, "a stored pending transfer no longer fits the chain");
         }

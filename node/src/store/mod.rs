@@ -220,9 +220,10 @@ impl Store {
     /// If a commit fails, every request in it gets the error and the store is
     /// [degraded](Store::degraded): it refuses every later write with
     /// [`StoreError::Degraded`], because memory may now hold changes the disk
-    /// does not and queued requests may rest on them. To recover, call
-    /// [`Store::reload`] under the ordering lock and replace memory with what
-    /// it returns, then call [`Store::probe`] until it succeeds.
+    /// does not and queued requests may rest on them. To recover: change
+    /// nothing in memory while [`Store::degraded`] says so, replace memory
+    /// with what [`Store::reload`] returns, then call [`Store::probe`] until
+    /// it succeeds.
     pub fn submit(&self, ops: Vec<Op>) -> Ticket {
         let (done, answer) = oneshot::channel();
         if let Err(mpsc::SendError(Request::Write(write))) =
@@ -245,10 +246,10 @@ impl Store {
     /// Reads everything stored, after every write submitted before it; blocks.
     ///
     /// After a failed commit it reads the file opened afresh, exactly what a
-    /// restart would load. Call it while holding the lock that orders
-    /// submissions, and replace memory with the result before releasing it:
-    /// then every write queued after it rests on the stored state, which
-    /// [`Store::probe`] requires before it resumes writes.
+    /// restart would load; nothing changes it until [`Store::probe`] resumes
+    /// writes, which it only does after a reload. Replace memory with the
+    /// result before probing, so that every write accepted again rests on
+    /// the stored state.
     ///
     /// Must not be called from async code (it blocks).
     pub fn reload(&self) -> Result<Loaded, StoreError> {

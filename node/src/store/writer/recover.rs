@@ -3,9 +3,9 @@
 //! Why this order: a failed commit may leave memory (the node's) holding
 //! changes the disk does not, and requests already queued may rest on them.
 //! The disk is the truth, so the node replaces its memory with what
-//! [`Store::reload`](crate::store::Store::reload) reads, holding the lock it
-//! submits under; every write queued after the reload therefore rests on the
-//! disk's state, and only then may a probe let writes through again.
+//! [`Store::reload`](crate::store::Store::reload) reads before it probes;
+//! writes refused until the probe passes cannot change what was read, and
+//! every write accepted after it rests on the disk's state.
 
 use std::fs::{self, File};
 use std::io::{self, Write as _};
