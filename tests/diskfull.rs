@@ -6,7 +6,7 @@
 mod support;
 
 use std::fs;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use node::chain::Transaction;
 use serde_json::{json, Value};
@@ -181,11 +181,16 @@ fn a_full_data_disk_refuses_writes_shows_only_what_is_stored_and_recovers_by_its
     assert_eq!(status, 200, "{wallet}");
 
     fs::remove_file(&filler).expect("the filler can be removed");
+    let freed = Instant::now();
     let recovered = wait_until(RECOVERY, || node.get("/health").1["status"] == "ok");
     assert!(
         recovered,
         "writes resume within {RECOVERY:?}: {}",
         node.get("/health").1
+    );
+    println!(
+        "writes resumed {:?} after the disk had room",
+        freed.elapsed()
     );
     assert!(node.get("/health").1.get("reason").is_none());
     // The refused transfers were never stored: they are new to the node.
