@@ -72,14 +72,13 @@ impl Node {
             );
         }
         let node = self.clone();
-        match blocking("restoring memory from the disk", move || node.restore()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot restore memory from the disk yet; retrying");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot restore memory from the disk yet; retrying")
-            }
+        let restored =
+            match blocking("restoring memory from the disk", move || node.restore()).await {
+                Ok(outcome) => outcome.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+        if let Err(error) = restored {
+            tracing::error!(%error, "cannot restore memory from the disk yet; retrying");
         }
         self.start_recovery();
     }
