@@ -92,7 +92,22 @@ impl State {
         pending: Vec<Transaction>,
         now: f64,
     ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
-        let chain = Chain::validate(blocks, &rules, now, &[])?;
+        State::restore_trusting(rules, max_pool, blocks, pending, now, &[])
+    }
+
+    /// As [`State::restore`], except that a leading run of blocks with the
+    /// `trusted` hashes (a chain this node validated: its own) is only
+    /// replayed, not checked again. Used to go back to what the disk holds
+    /// after a failed commit.
+    pub fn restore_trusting(
+        rules: Rules,
+        max_pool: usize,
+        blocks: Vec<Block>,
+        pending: Vec<Transaction>,
+        now: f64,
+        trusted: &[BlockHash],
+    ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
+        let chain = Chain::validate(blocks, &rules, now, trusted)?;
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
         let state = State {
             rules,
@@ -101,6 +116,11 @@ impl State {
             max_pool,
         };
         Ok((state, dropped))
+    }
+
+    /// How many transfers the pool admits at most.
+    pub fn max_pool(&self) -> usize {
+        self.max_pool
     }
 
     /// The network's rules.

@@ -723,3 +723,144 @@ fn chain_replacement_is_atomic_and_durable_across_sigkill() {
     }
     eprintln!("{rounds} SIGKILL rounds, {total_acks} acknowledged replacements, all intact");
 }
+
+/// A 4 MiB tmpfs mounted over a directory, unmounted when dropped (even when
+/// the test fails). Mounting needs root: without it the test is skipped with
+/// one printed line, except under `CI=true`, where that is a failure.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = {
+            let _spawning = FORK.write().unwrap_or_else(|p| p.into_inner());
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+                .arg(dir)
+                .stderr(Stdio::piped())
+                .output()
+        };
+        match mounted {
+            Ok(output) if output.status.success() => Some(Tmpfs {
+                dir: dir.to_owned(),
+            }),
+            failed => {
+                let why = match failed {
+                    Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "cannot mount a tmpfs (CI runs as root): {why}"
+                );
+                println!("not run: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _spawning = FORK.write().unwrap_or_else(|p| p.into_inner());
+        let unmounted = Command::new("umount").arg(&self.dir).status();
+        if !unmounted.is_ok_and(|s| s.success()) {
+            eprintln!("cannot unmount {}", self.dir.display());
+        }
+    }
+}
+
+/// Fills the file system of `dir` with a file until a write fails; returns its path.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0xA5u8; 16 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    // A last partial chunk may have gone in; nothing more fits.
+    while file.write_all(&chunk[..512]).is_ok() {}
+    path
+}
+
+#[test]
+fn a_failed_commit_degrades_the_store_until_it_is_reloaded_and_the_disk_has_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let Some(_tmpfs) = Tmpfs::mount(&data) else {
+        return;
+    };
+    // Dropped before the tmpfs (which takes the fork lock to unmount).
+    let _no_fork = no_fork();
+    let (store, _) = open(&data);
+    store
+        .write(vec![Op::AppendBlock {
+            block: block(2, 7, 0),
+            mined: vec![],
+        }])
+        .unwrap();
+    assert_eq!(store.degraded(), None);
+    let filler = fill(&data);
+
+    // Small commits may still fit in pages the file already holds: go on until one fails.
+    let mut acknowledged = Vec::new();
+    let (refused, error) = (1..2000)
+        .find_map(|n| match store.write(vec![Op::AddPending(transfer(n))]) {
+            Ok(()) => {
+                acknowledged.push(transfer(n));
+                None
+            }
+            Err(e) => Some((transfer(n), e)),
+        })
+        .expect("a commit fails on a full disk");
+    assert!(matches!(error, StoreError::Io { .. }), "{error:?}");
+    assert!(error.is_disk_failure());
+    assert!(error.to_string().contains("No space left"), "{error}");
+    assert_eq!(store.failures(), 1);
+    assert_eq!(store.degraded(), Some(error.to_string()));
+
+    // Every later write is refused, even a tiny one, naming the failure.
+    match store.write(vec![Op::SetPeers(vec!["http://127.0.0.1:1".into()])]) {
+        Err(StoreError::Degraded { detail, .. }) => assert_eq!(detail, error.to_string()),
+        other => panic!("a write after the failure: {other:?}"),
+    }
+    // Writes cannot resume before the stored state was reloaded.
+    assert!(matches!(store.probe(), Err(StoreError::Degraded { .. })));
+
+    // The reload reads exactly what was acknowledged, even with the disk still full.
+    let loaded = store
+        .reload()
+        .expect("the store reads again on a full disk");
+    assert_eq!(loaded.blocks.len(), 2);
+    assert_eq!(loaded.pool, acknowledged);
+    assert!(!loaded.pool.contains(&refused));
+    assert!(loaded.peers.is_empty());
+
+    // No room: the probe fails and writes stay refused.
+    assert!(store.probe().is_err());
+    assert!(store.degraded().is_some());
+    assert!(store.write(vec![Op::AddPending(transfer(5000))]).is_err());
+
+    std::fs::remove_file(&filler).unwrap();
+    store.probe().expect("the disk has room again");
+    assert_eq!(store.degraded(), None);
+    assert_eq!(store.failures(), 1);
+    assert!(!data.join(node::store::PROBE_FILE).exists());
+    // The writer's counters are the reloaded ones: the next block is 3.
+    store
+        .write(vec![
+            Op::AddPending(transfer(5000)),
+            Op::AppendBlock {
+                block: block(3, 7, 1),
+                mined: vec![signature(1)],
+            },
+        ])
+        .unwrap();
+    drop(store);
+
+    let (_store, loaded) = open(&data);
+    assert_eq!(loaded.blocks.len(), 3);
+    let mut expected: Vec<Transaction> = acknowledged.into_iter().skip(1).collect();
+    expected.push(transfer(5000));
+    assert_eq!(loaded.pool, expected);
+}

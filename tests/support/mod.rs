@@ -403,3 +403,60 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A small tmpfs mounted over a directory (to fill a node's data disk),
+/// unmounted when dropped, even when the test fails; drop the nodes using it first.
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`4m`) over `dir`, creating it. Needs root:
+    /// without it, prints one line saying the test was not run and returns
+    /// `None`, except under `CI=true` (CI runs as root), where it panics.
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).expect("the mount point can be created");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output();
+        let why = match mounted {
+            Ok(output) if output.status.success() => {
+                return Some(Tmpfs {
+                    dir: dir.to_owned(),
+                })
+            }
+            Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cannot mount a tmpfs on {} (CI runs as root): {why}",
+            dir.display()
+        );
+        println!("not run: cannot mount a tmpfs (needs root): {why}");
+        None
+    }
+
+    /// Fills the tmpfs with the file `name` until a write fails; returns its path.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        use std::io::Write as _;
+        let path = self.dir.join(name);
+        let mut file = std::fs::File::create(&path).expect("the filler can be created");
+        let chunk = vec![0xA5u8; 16 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        // The last blocks, smaller than a chunk.
+        while file.write_all(&chunk[..512]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(&self.dir).status();
+        if !unmounted.is_ok_and(|status| status.success()) {
+            eprintln!("cannot unmount the tmpfs on {}", self.dir.display());
+        }
+    }
+}

@@ -72,7 +72,9 @@ impl ResponseError for ApiError {
                 NodeError::UnknownPeer(_) => StatusCode::NOT_FOUND,
                 NodeError::NoPublicUrl => StatusCode::BAD_REQUEST,
                 NodeError::Join(..) => StatusCode::UNPROCESSABLE_ENTITY,
-                NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                NodeError::ShuttingDown | NodeError::Degraded { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 NodeError::Store(_)
                 | NodeError::OwnBlockInvalid(_)
                 | NodeError::TaskFailed { .. }

@@ -224,11 +224,12 @@ fn balance_body(node: &Node, address: &Address) -> Value {
     })
 }
 
-/// `GET /health`: liveness and a summary.
+/// `GET /health`: liveness and a summary; `"status": "degraded"` with the
+/// `"reason"` while the data disk refuses writes (reads are still served).
 pub async fn health(node: web::Data<Node>) -> HttpResponse {
     let (length, pending) = node.with_state(|s| (s.chain().len(), s.pool().len()));
     let (_, tip) = node.tip();
-    HttpResponse::Ok().json(json!({
+    let mut body = json!({
         "status": "ok",
         "length": length,
         "tip": tip,
@@ -236,7 +237,12 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
         "peers": node.peers().len(),
         "id": node.id(),
         "address": node.address(),
-    }))
+    });
+    if let Some(reason) = node.degraded() {
+        body["status"] = json!("degraded");
+        body["reason"] = json!(reason);
+    }
+    HttpResponse::Ok().json(body)
 }
 
 /// Reads a submitted transfer: the seed's four fields plus an optional nonce,

@@ -208,6 +208,7 @@ impl Node {
                 self.want_sync(origin.as_ref());
                 return Ok(Received::Unlinked);
             }
+            self.refuse_if_degraded()?;
             let extended = state.extend(vec![checked], Timestamp::now().as_secs_f64());
             if let Some(error) = extended.error {
                 return Err(ReceiveError::Rejected(error));
@@ -222,7 +223,7 @@ impl Node {
             (extended.appended, self.inner.store.submit(ops))
         };
         self.cancel_search();
-        ticket.wait_async().await.map_err(NodeError::from)?;
+        self.commit(ticket).await?;
         tracing::info!(index = extended[0].index, from = ?origin.as_ref().map(|p| p.to_string()), "appended an announced block");
         self.announce_tip(origin.as_ref());
         Ok(Received::Appended)
@@ -324,8 +325,9 @@ impl Node {
                 let registry = self.peer_registry();
                 self.store_peers(registry.list())
             };
+            let node = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = ticket.wait_async().await {
+                if let Err(error) = node.commit(ticket).await {
                     tracing::warn!(%error, "could not store the peer list");
                 }
             });
@@ -341,7 +343,7 @@ impl Node {
             self.store_peers(registry.list())
         };
         tracing::warn!(%peer, why, "dropped a peer");
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         Ok(())
     }
 

@@ -1,6 +1,12 @@
 //! `Node`: the running node's shared handle, tying the state, the store, the miner and the peers together.
 //!
-//! Transfers and mining are here; peers, resolve and adoption in `peers.rs`.
+//! Transfers and mining are here; peers, resolve and adoption in `peers.rs`;
+//! syncing in `sync.rs`; announcing, relaying and joining in `gossip.rs`.
+//!
+//! Memory is changed before the disk, so a failed commit would leave it
+//! ahead of the disk; `degraded.rs` then puts it back to what the disk holds
+//! before the failure is reported, and writes are refused until the disk
+//! recovers.
 //!
 //! Locking: `state` and `peers` are std mutexes held only for in-memory work
 //! and for *submitting* to the store, never across an `.await`. Submitting
@@ -8,13 +14,14 @@
 //! caller then waits for durability after releasing the lock, so many
 //! requests share one commit (group commit).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use wallet::{Address, Wallet};
 use zeroize::Zeroizing;
 
+mod degraded;
 mod gossip;
 mod peers;
 mod sync;
@@ -30,7 +37,7 @@ use crate::miner::Miner;
 use crate::net::{self, PeerAddr, PeerError, PeerPolicy, PeerRegistry};
 use crate::pool::AdmitError;
 use crate::state::{MineError, State};
-use crate::store::{Op, Store, StoreError};
+use crate::store::{Op, Store, StoreError, Ticket};
 
 /// Why a node operation failed. The API maps each variant to one status.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +60,17 @@ pub enum NodeError {
     /// No such peer is registered (404).
     #[error("{0} is not a registered peer")]
     UnknownPeer(String),
-    /// The store could not commit; the change is not durable (500).
+    /// The store refused a request as only a bug makes it do (a request that
+    /// does not fit the stored chain, its writer gone); the change is not durable (500).
     #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+    /// The data disk is full or failing: the change is not durable, and
+    /// writes are refused until the disk recovers (503).
+    #[error("the data disk is full or failing: {reason}; writes are refused until it recovers")]
+    Degraded {
+        /// The failure, naming the file.
+        reason: String,
+    },
     /// The node is stopping (503).
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -73,6 +88,18 @@ pub enum NodeError {
     /// The HTTP client for peers could not be built (at start-up).
     #[error("cannot build the HTTP client for peers: {0}")]
     HttpClient(#[source] reqwest::Error),
+}
+
+impl From<StoreError> for NodeError {
+    fn from(error: StoreError) -> Self {
+        if error.is_disk_failure() {
+            NodeError::Degraded {
+                reason: error.cause(),
+            }
+        } else {
+            NodeError::Store(error)
+        }
+    }
 }
 
 /// A node's id, derived from its address: public, stable across restarts.
@@ -136,6 +163,14 @@ struct Inner {
     /// Set to stop the running proof search: the tip changed or the node is stopping.
     cancel_search: Mutex<Arc<AtomicBool>>,
     stopping: AtomicBool,
+    /// Held through a restore of memory from the store: one at a time.
+    restoring: Mutex<()>,
+    /// The store's failure count when memory was last restored from it.
+    restored_for: AtomicU64,
+    /// The failure count last reported in the log.
+    announced: AtomicU64,
+    /// Whether the task retrying the disk runs.
+    recovering: AtomicBool,
     /// Work for the background tasks: syncs asked for, transfers to relay.
     background: gossip::Background,
 }
@@ -168,6 +203,10 @@ impl Node {
                 mining: tokio::sync::Mutex::new(()),
                 cancel_search: Mutex::new(Arc::new(AtomicBool::new(false))),
                 stopping: AtomicBool::new(false),
+                restoring: Mutex::new(()),
+                restored_for: AtomicU64::new(0),
+                announced: AtomicU64::new(0),
+                recovering: AtomicBool::new(false),
                 background: gossip::Background::default(),
             }),
         })
@@ -240,6 +279,7 @@ impl Node {
             .map_err(NodeError::Signature)?;
         let (index, ticket) = {
             let mut state = self.state();
+            self.refuse_if_degraded()?;
             state.admit(transaction.clone())?;
             let ticket = self
                 .inner
@@ -247,7 +287,7 @@ impl Node {
                 .submit(vec![Op::AddPending(transaction.clone())]);
             (state.next_index(), ticket)
         };
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         self.relay(transaction, origin);
         Ok(index)
     }
@@ -260,6 +300,8 @@ impl Node {
             if self.inner.stopping.load(Ordering::SeqCst) {
                 return Err(NodeError::ShuttingDown);
             }
+            // Not worth a proof search whose block could not be stored.
+            self.refuse_if_degraded()?;
             let (job, difficulty) = {
                 let state = self.state();
                 (state.mining_job(), state.rules().difficulty)
@@ -284,6 +326,7 @@ impl Node {
             };
             let (block, ticket) = {
                 let mut state = self.state();
+                self.refuse_if_degraded()?;
                 match state.complete_block(&job, proof, self.address(), Timestamp::now()) {
                     Ok(mined) => {
                         let ticket = self.inner.store.submit(vec![Op::AppendBlock {
@@ -296,7 +339,7 @@ impl Node {
                     Err(MineError::Invalid(e)) => return Err(NodeError::OwnBlockInvalid(e)),
                 }
             };
-            ticket.wait_async().await?;
+            self.commit(ticket).await?;
             self.announce_tip(None);
             tracing::info!(
                 index = block.index,
@@ -306,6 +349,19 @@ impl Node {
             );
             return Ok(block);
         }
+    }
+
+    /// Waits until `ticket`'s ops are durable. When the disk failed them,
+    /// memory is first put back to what the disk holds, so that whoever hears
+    /// of the failure no longer sees the refused change.
+    async fn commit(&self, ticket: Ticket) -> Result<(), NodeError> {
+        let Err(error) = ticket.wait_async().await else {
+            return Ok(());
+        };
+        if error.is_disk_failure() {
+            self.restore_after_failure().await;
+        }
+        Err(error.into())
     }
 
     fn cancel_search(&self) {

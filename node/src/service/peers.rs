@@ -58,11 +58,12 @@ impl Node {
     pub async fn register(&self, entries: &[String]) -> Result<Vec<PeerAddr>, NodeError> {
         let (all, ticket) = {
             let mut registry = self.peer_registry();
+            self.refuse_if_degraded()?;
             registry.register(entries, &self.inner.policy)?;
             let all = registry.list().to_vec();
             (all.clone(), self.store_peers(&all))
         };
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         Ok(all)
     }
 
@@ -70,13 +71,14 @@ impl Node {
     pub async fn forget(&self, peer: &PeerAddr) -> Result<Vec<PeerAddr>, NodeError> {
         let (all, ticket) = {
             let mut registry = self.peer_registry();
+            self.refuse_if_degraded()?;
             if !registry.remove(peer) {
                 return Err(NodeError::UnknownPeer(peer.to_string()));
             }
             let all = registry.list().to_vec();
             (all.clone(), self.store_peers(&all))
         };
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         tracing::info!(%peer, "forgot a peer");
         Ok(all)
     }
@@ -262,7 +264,7 @@ impl Node {
             changed.then(|| self.store_peers(registry.list()))
         };
         if let Some(ticket) = ticket {
-            ticket.wait_async().await?;
+            self.commit(ticket).await?;
         }
         Ok(())
     }
@@ -272,6 +274,9 @@ impl Node {
     pub(super) async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
         let (adopted, ticket) = {
             let mut state = self.state();
+            if candidate.len() > state.chain().len() {
+                self.refuse_if_degraded()?;
+            }
             let Some(adopted) = state.adopt(candidate) else {
                 return Ok(None);
             };
@@ -284,7 +289,7 @@ impl Node {
             (adopted, ticket)
         };
         self.cancel_search();
-        ticket.wait_async().await?;
+        self.commit(ticket).await?;
         for (transaction, reason) in &adopted.dropped {
             tracing::warn!(
                 signature = ?transaction.signature(),

@@ -181,6 +181,7 @@ impl Node {
             if state.chain().len() as u64 != at - 1 {
                 return Ok(false);
             }
+            self.refuse_if_degraded()?;
             let extended = state.extend(blocks, Timestamp::now().as_secs_f64());
             let mut ops: Vec<Op> = extended
                 .appended
@@ -196,7 +197,7 @@ impl Node {
         if !extended.appended.is_empty() {
             self.cancel_search();
         }
-        ticket.wait_async().await.map_err(NodeError::from)?;
+        self.commit(ticket).await?;
         match extended.error {
             Some(error) => Err(SyncError::Invalid(error)),
             None => Ok(true),

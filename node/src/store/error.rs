@@ -43,10 +43,10 @@ pub enum StoreError {
     /// A submitted request does not fit the stored state (a caller bug); nothing of it was written.
     #[error("{}: refused to write: {detail}", path.display())]
     Rejected { path: PathBuf, detail: String },
-    /// An earlier commit failed; the store accepts no more writes until the node restarts,
-    /// because memory may hold changes the disk does not.
-    #[error("{}: an earlier commit failed, no more writes are accepted until restart: {detail}", path.display())]
-    Failed { path: PathBuf, detail: String },
+    /// A commit failed and writes are refused until [`Store::probe`](super::Store::probe)
+    /// finds the disk usable again; `detail` is that failure.
+    #[error("{}: writes are refused until the disk recovers; a commit failed: {detail}", path.display())]
+    Degraded { path: PathBuf, detail: String },
     /// The background writer is gone (it panicked); the request's fate is unknown.
     #[error("{}: the store's writer thread has stopped", path.display())]
     WriterGone { path: PathBuf },
@@ -62,6 +62,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this is the disk failing (full, an I/O error, damage found while
+    /// writing, or writes refused since such a failure) rather than a bug in
+    /// the caller or in the store: the node then degrades instead of
+    /// reporting an internal error.
+    pub fn is_disk_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io { .. } | StoreError::Corrupt { .. } | StoreError::Degraded { .. }
+        )
+    }
+
+    /// What went wrong with the disk: for writes refused since a failure, that failure.
+    pub fn cause(&self) -> String {
+        match self {
+            StoreError::Degraded { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn io(path: &Path, error: impl fmt::Display) -> Self {
         StoreError::Io {
             path: path.to_owned(),

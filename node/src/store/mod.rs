@@ -5,6 +5,8 @@
 //! - `LOCK`: held with an exclusive lock while a node uses the directory; holds its process id.
 //! - `chain.redb`: the redb database (tables below).
 //! - `node.key`: the node's wallet secret, mode 0600 (see [`load_or_create_wallet`]).
+//! - `space-probe`: only while writes are refused after a failed commit: the
+//!   file [`Store::probe`] writes and removes to see whether the disk has room.
 //!
 //! # Tables of `chain.redb`
 //!
@@ -26,6 +28,10 @@
 //! of the whole file (redb's integrity check), so a damaged file is refused
 //! with an error rather than trusted.
 //!
+//! A commit that fails (the disk is full or failing) degrades the store: it
+//! refuses writes until the caller has [reloaded](Store::reload) the stored
+//! state and a [probe](Store::probe) finds room again; no restart is needed.
+//!
 //! # Layout of this module
 //!
 //! - `mod.rs`: the [`Store`] handle and its [`Ticket`]s.
@@ -33,7 +39,8 @@
 //! - `schema.rs`: the tables, [`FORMAT_VERSION`], [`NetworkId`], creating a
 //!   new store and checking the `meta` table of an existing one.
 //! - `load.rs`: reading everything stored into [`Loaded`] at start-up.
-//! - `writer.rs`: the group-committing writer thread and applying each [`Op`].
+//! - `writer.rs`: the group-committing writer thread and applying each [`Op`];
+//!   `writer/recover.rs`: its way back from a failed commit.
 //! - `codec.rs`: the stored byte form of blocks and pool entries.
 //! - `error.rs`: [`StoreError`].
 //! - `keyfile.rs`: the node's wallet key file.
@@ -48,7 +55,7 @@ mod writer;
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -56,7 +63,7 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use crate::chain::Block;
-use writer::Request;
+use writer::{Control, Request, Shared, Write};
 
 pub use dir::LOCK_FILE;
 pub(crate) use dir::{create_dir, sync_dir};
@@ -65,6 +72,7 @@ pub use keyfile::{load_or_create_wallet, KEY_FILE};
 pub use load::Loaded;
 pub use schema::{NetworkId, FORMAT_VERSION};
 pub use writer::Op;
+pub use writer::PROBE_FILE;
 
 /// The database file's name inside the data directory.
 pub const STORE_FILE: &str = "chain.redb";
@@ -81,7 +89,7 @@ pub struct Store {
 struct Inner {
     path: Arc<Path>,
     queue: Option<mpsc::Sender<Request>>,
-    commits: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
     // Declared after `writer`, and so released after the database is closed.
     _lock: File,
@@ -173,12 +181,16 @@ impl Store {
             }
         };
         let tip = loaded.blocks.len() as u64;
-        let started = writer::spawn(db, path.clone(), tip, next_seq, encoder)?;
+        let location = writer::Location {
+            dir: dir.to_owned(),
+            network: *expected,
+        };
+        let started = writer::spawn(db, path.clone(), location, tip, next_seq, encoder)?;
         let store = Store {
             inner: Arc::new(Inner {
                 path,
                 queue: Some(started.queue),
-                commits: started.commits,
+                shared: started.shared,
                 writer: Some(started.thread),
                 _lock: lock,
             }),
@@ -203,22 +215,22 @@ impl Store {
     /// A request that does not fit the stored state (a block index that is not
     /// the next one, a reward in the pool, `keep` of 0) is refused with
     /// [`StoreError::Rejected`] and nothing of it is written; other requests are
-    /// unaffected. If a commit fails, every request in it gets the error and
-    /// the store refuses all later writes ([`StoreError::Failed`]): memory may
-    /// then hold changes the disk does not, and only a restart (which loads
-    /// the disk) reconciles them.
+    /// unaffected.
+    ///
+    /// If a commit fails, every request in it gets the error and the store is
+    /// [degraded](Store::degraded): it refuses every later write with
+    /// [`StoreError::Degraded`], because memory may now hold changes the disk
+    /// does not and queued requests may rest on them. To recover: change
+    /// nothing in memory while [`Store::degraded`] says so, replace memory
+    /// with what [`Store::reload`] returns, then call [`Store::probe`] until
+    /// it succeeds.
     pub fn submit(&self, ops: Vec<Op>) -> Ticket {
         let (done, answer) = oneshot::channel();
-        let queue = self
-            .inner
-            .queue
-            .as_ref()
-            .expect("the queue is only taken when the last handle is dropped");
-        if let Err(mpsc::SendError(request)) = queue.send(Request { ops, done }) {
+        if let Err(mpsc::SendError(Request::Write(write))) =
+            self.queue().send(Request::Write(Write { ops, done }))
+        {
             // The writer has exited, which only a panic in it makes happen.
-            let _ = request.done.send(Err(StoreError::WriterGone {
-                path: self.inner.path.to_path_buf(),
-            }));
+            let _ = write.done.send(Err(self.writer_gone()));
         }
         Ticket {
             done: answer,
@@ -231,13 +243,74 @@ impl Store {
         self.submit(ops).wait()
     }
 
+    /// Reads everything stored, after every write submitted before it; blocks.
+    ///
+    /// After a failed commit it reads the file opened afresh, exactly what a
+    /// restart would load; nothing changes it until [`Store::probe`] resumes
+    /// writes, which it only does after a reload. Replace memory with the
+    /// result before probing, so that every write accepted again rests on
+    /// the stored state.
+    ///
+    /// Must not be called from async code (it blocks).
+    pub fn reload(&self) -> Result<Loaded, StoreError> {
+        self.ask(Control::Reload)
+    }
+
+    /// Resumes writes after a failed commit if they can succeed again: the
+    /// stored state was [reloaded](Store::reload) since the failure, a file of
+    /// 1 MiB can be written and synced in the data directory, and the database
+    /// commits. Succeeds at once while the store is not degraded; blocks.
+    ///
+    /// Must not be called from async code (it blocks).
+    pub fn probe(&self) -> Result<(), StoreError> {
+        self.ask(Control::Probe)
+    }
+
+    /// Why writes are refused, while they are: the failed commit's error.
+    pub fn degraded(&self) -> Option<String> {
+        self.inner.shared.degraded()
+    }
+
+    /// How many commits have failed since open. It grows before anyone hears
+    /// of a failure, so a caller can tell whether it has reloaded since the last one.
+    pub fn failures(&self) -> u64 {
+        self.inner.shared.failures.load(Ordering::SeqCst)
+    }
+
     /// How many redb write transactions the writer has committed since open.
     pub fn commits(&self) -> u64 {
-        self.inner.commits.load(Ordering::Relaxed)
+        self.inner.shared.commits.load(Ordering::Relaxed)
     }
 
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    fn queue(&self) -> &mpsc::Sender<Request> {
+        self.inner
+            .queue
+            .as_ref()
+            .expect("the queue is only taken when the last handle is dropped")
+    }
+
+    fn writer_gone(&self) -> StoreError {
+        StoreError::WriterGone {
+            path: self.inner.path.to_path_buf(),
+        }
+    }
+
+    /// Queues a control step and waits for its answer.
+    fn ask<T>(
+        &self,
+        control: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Control,
+    ) -> Result<T, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.queue()
+            .send(Request::Control(control(done)))
+            .map_err(|_| self.writer_gone())?;
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(self.writer_gone()))
     }
 }

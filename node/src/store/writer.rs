@@ -1,17 +1,21 @@
-//! The writer thread: it drains queued requests into one redb write transaction (group commit), refusing requests that do not fit the stored chain, and applies each [`Op`] to the tables.
+//! The writer thread: it drains queued requests into one redb write transaction (group commit), refusing requests that do not fit the stored chain, and applies each [`Op`] to the tables; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
 
-use std::path::Path;
+mod recover;
+
+pub use recover::PROBE_FILE;
+
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{Database, Table};
 use tokio::sync::oneshot;
 use wallet::Signature;
 
-use super::schema::{self, At, BLOCKS, PEERS, POOL};
-use super::{codec, StoreError};
+use super::schema::{self, At, NetworkId, BLOCKS, PEERS, POOL};
+use super::{codec, Loaded, StoreError};
 use crate::chain::{Block, Transaction};
 
 /// One change to the stored state. A [`Store::submit`](super::Store::submit) call's ops are applied in order.
@@ -37,17 +41,67 @@ pub enum Op {
     SetPeers(Vec<String>),
 }
 
-/// One submitted request and where its answer goes.
-pub(super) struct Request {
+/// One queued request; the writer answers them in queue order.
+pub(super) enum Request {
+    /// Ops to commit.
+    Write(Write),
+    /// A recovery step, run after every write queued before it.
+    Control(Control),
+}
+
+/// Submitted ops and where their answer goes.
+pub(super) struct Write {
     pub(super) ops: Vec<Op>,
     pub(super) done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The running writer: its queue, its commit counter and its thread.
+/// The recovery steps of [`Store::reload`](super::Store::reload) and [`Store::probe`](super::Store::probe).
+pub(super) enum Control {
+    /// Read everything stored, from the file opened afresh if a commit failed.
+    Reload(oneshot::Sender<Result<Loaded, StoreError>>),
+    /// Check that writes can resume, and resume them.
+    Probe(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// What the writer tells every [`Store`](super::Store) handle without being asked through the queue.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// Write transactions committed since open.
+    pub(super) commits: AtomicU64,
+    /// Commits that failed since open.
+    pub(super) failures: AtomicU64,
+    /// The failure writes are refused for, while they are.
+    pub(super) degraded: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(super) fn degraded(&self) -> Option<String> {
+        // Only ever set whole, so a panic elsewhere cannot leave it half written.
+        self.degraded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn set_degraded(&self, reason: Option<String>) {
+        *self
+            .degraded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = reason;
+    }
+}
+
+/// The running writer: its queue, what it shares and its thread.
 pub(super) struct Started {
     pub(super) queue: mpsc::Sender<Request>,
-    pub(super) commits: Arc<AtomicU64>,
+    pub(super) shared: Arc<Shared>,
     pub(super) thread: JoinHandle<()>,
+}
+
+/// What the writer needs to open its database again: the data directory and the network.
+pub(super) struct Location {
+    pub(super) dir: PathBuf,
+    pub(super) network: NetworkId,
 }
 
 /// Starts the writer thread on `db`, whose chain has `tip` blocks and whose
@@ -55,20 +109,22 @@ pub(super) struct Started {
 pub(super) fn spawn(
     db: Database,
     path: Arc<Path>,
+    location: Location,
     tip: u64,
     next_seq: u64,
     encoder: codec::Encoder,
 ) -> Result<Started, StoreError> {
     let writer = Writer {
+        db: Some(db),
+        path: path.clone(),
+        location,
         tip,
         next_seq,
         encoder,
-        db,
-        path: path.clone(),
-        commits: Arc::new(AtomicU64::new(0)),
-        failed: None,
+        shared: Arc::new(Shared::default()),
+        health: Health::Healthy,
     };
-    let commits = writer.commits.clone();
+    let shared = writer.shared.clone();
     let (queue, requests) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
@@ -76,24 +132,38 @@ pub(super) fn spawn(
         .map_err(|e| StoreError::io(&path, format!("cannot start the writer thread: {e}")))?;
     Ok(Started {
         queue,
-        commits,
+        shared,
         thread,
     })
 }
 
 /// The writer thread's state: the database and what it needs to check and number requests.
 struct Writer {
-    db: Database,
+    /// `None` from a failed commit until the file is opened again: redb
+    /// refuses every operation on a handle once one of its writes failed.
+    db: Option<Database>,
     path: Arc<Path>,
+    location: Location,
     /// The stored chain's length (= the tip's index).
     tip: u64,
     /// The arrival number the next pool entry gets.
     next_seq: u64,
     /// The address numbering, as stored.
     encoder: codec::Encoder,
-    commits: Arc<AtomicU64>,
-    /// Set when a commit failed: no more writes.
-    failed: Option<String>,
+    shared: Arc<Shared>,
+    health: Health,
+}
+
+/// Whether the writer commits or refuses writes.
+enum Health {
+    Healthy,
+    /// A commit failed with `reason`; writes are refused. `reloaded` once the
+    /// stored state was read since: every write queued after that read rests on
+    /// it, and only then may a probe resume writes.
+    Degraded {
+        reason: String,
+        reloaded: bool,
+    },
 }
 
 /// The counters a request changes; checked on a copy so a refused request leaves no trace.
@@ -150,18 +220,30 @@ impl Writer {
     fn run(mut self, requests: mpsc::Receiver<Request>) {
         // Everything that queued up during the previous commit goes into the next one.
         while let Ok(first) = requests.recv() {
-            let mut batch = vec![first];
-            batch.extend(requests.try_iter());
-            self.commit_batch(batch);
+            let mut writes = Vec::new();
+            for request in std::iter::once(first).chain(requests.try_iter()) {
+                match request {
+                    Request::Write(write) => writes.push(write),
+                    Request::Control(control) => {
+                        // A control step sees every write queued before it done.
+                        self.commit_batch(std::mem::take(&mut writes));
+                        self.control(control);
+                    }
+                }
+            }
+            self.commit_batch(writes);
         }
     }
 
-    fn commit_batch(&mut self, batch: Vec<Request>) {
-        if let Some(detail) = &self.failed {
+    fn commit_batch(&mut self, batch: Vec<Write>) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Health::Degraded { reason, .. } = &self.health {
             for request in batch {
-                let _ = request.done.send(Err(StoreError::Failed {
+                let _ = request.done.send(Err(StoreError::Degraded {
                     path: self.path.to_path_buf(),
-                    detail: detail.clone(),
+                    detail: reason.clone(),
                 }));
             }
             return;
@@ -189,11 +271,11 @@ impl Writer {
         } else {
             match self.write(&accepted) {
                 Ok(()) => {
-                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    self.shared.commits.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 }
                 Err(e) => {
-                    self.failed = Some(e.to_string());
+                    self.fail(&e);
                     Err(e)
                 }
             }
@@ -203,6 +285,19 @@ impl Writer {
             // A submitter that stopped waiting does not need the answer.
             let _ = request.done.send(answer);
         }
+    }
+
+    /// Enters the degraded state after the failed commit `error`. Done before
+    /// anyone hears of the failure, so whoever does sees the store degraded.
+    fn fail(&mut self, error: &StoreError) {
+        self.db = None;
+        let reason = error.to_string();
+        self.shared.set_degraded(Some(reason.clone()));
+        self.shared.failures.fetch_add(1, Ordering::SeqCst);
+        self.health = Health::Degraded {
+            reason,
+            reloaded: false,
+        };
     }
 
     /// Applies the accepted requests in one write transaction and commits it.
@@ -218,7 +313,11 @@ impl Writer {
 
     fn try_write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
         let path = &*self.path;
-        let mut txn = self.db.begin_write().at(path)?;
+        let db = self
+            .db
+            .as_ref()
+            .expect("a healthy writer has its database open");
+        let mut txn = db.begin_write().at(path)?;
         txn.set_two_phase_commit(true);
         let (tip, next_seq) = {
             let mut tables = Tables {

@@ -1,0 +1,119 @@
+//! The writer's way back from a failed commit: reloading the stored state from the file opened afresh, then probing for room before writes resume.
+//!
+//! Why this order: a failed commit may leave memory (the node's) holding
+//! changes the disk does not, and requests already queued may rest on them.
+//! The disk is the truth, so the node replaces its memory with what
+//! [`Store::reload`](crate::store::Store::reload) reads before it probes;
+//! writes refused until the probe passes cannot change what was read, and
+//! every write accepted after it rests on the disk's state.
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::Path;
+
+use super::{Control, Health, Writer};
+use crate::store::schema::{self, At};
+use crate::store::{load, Loaded, StoreError};
+
+/// The file the space probe writes in the data directory, and removes.
+pub const PROBE_FILE: &str = "space-probe";
+/// How much room the probe wants before writes resume: far more than a
+/// transfer's or a block's commit needs, so a nearly full disk does not flap
+/// between refusing and accepting writes.
+const PROBE_BYTES: usize = 1 << 20;
+
+impl Writer {
+    pub(super) fn control(&mut self, control: Control) {
+        // A caller that stopped waiting does not need the answer.
+        match control {
+            Control::Reload(done) => {
+                let _ = done.send(self.reload());
+            }
+            Control::Probe(done) => {
+                let _ = done.send(self.probe());
+            }
+        }
+    }
+
+    /// Reads everything stored. After a failed commit, from the file opened
+    /// afresh (redb repairs what the failed commit left), as a restart would.
+    fn reload(&mut self) -> Result<Loaded, StoreError> {
+        let Health::Degraded { .. } = self.health else {
+            let db = self
+                .db
+                .as_ref()
+                .expect("a healthy writer has its database open");
+            return self.load(db).map(|(loaded, ..)| loaded);
+        };
+        // The old handle must be closed first: it holds the file's lock.
+        self.db = None;
+        let db = schema::open_database(&self.location.dir, &self.path)?;
+        let (loaded, next_seq, encoder) = self.load(&db)?;
+        self.db = Some(db);
+        self.tip = loaded.blocks.len() as u64;
+        self.next_seq = next_seq;
+        self.encoder = encoder;
+        if let Health::Degraded { reloaded, .. } = &mut self.health {
+            *reloaded = true;
+        }
+        Ok(loaded)
+    }
+
+    fn load(
+        &self,
+        db: &redb::Database,
+    ) -> Result<(Loaded, u64, crate::store::codec::Encoder), StoreError> {
+        load::load(db, &self.path, &self.location.network)?
+            .ok_or_else(|| StoreError::corrupt(&self.path, "it no longer holds any table"))
+    }
+
+    /// Resumes writes if the disk has room and the database commits again.
+    fn probe(&mut self) -> Result<(), StoreError> {
+        let Health::Degraded { reason, reloaded } = &self.health else {
+            return Ok(());
+        };
+        if !reloaded {
+            return Err(StoreError::Degraded {
+                path: self.path.to_path_buf(),
+                detail: format!("{reason} (the stored state was not reloaded since)"),
+            });
+        }
+        let probe = self.location.dir.join(PROBE_FILE);
+        probe_space(&probe).map_err(|e| StoreError::io(&probe, e))?;
+        // The stored state has not changed since the reload (writes were refused,
+        // probe commits are empty), so the counters stay right when the file
+        // is opened again after a failed probe commit.
+        let db = match self.db.take() {
+            Some(db) => db,
+            None => schema::open_database(&self.location.dir, &self.path)?,
+        };
+        empty_commit(&db, &self.path)?;
+        self.db = Some(db);
+        self.health = Health::Healthy;
+        self.shared.set_degraded(None);
+        Ok(())
+    }
+}
+
+/// Writes `PROBE_BYTES` to `path`, syncs them and removes the file.
+fn probe_space(path: &Path) -> io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let written = File::create(path).and_then(|mut file| {
+        for _ in 0..PROBE_BYTES / ZEROS.len() {
+            file.write_all(&ZEROS)?;
+        }
+        file.sync_all()
+    });
+    let removed = match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    written.and(removed)
+}
+
+/// Commits a write transaction that changes nothing: the database writes again.
+fn empty_commit(db: &redb::Database, path: &Path) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().at(path)?;
+    txn.set_two_phase_commit(true);
+    txn.commit().at(path)
+}
