@@ -2,6 +2,7 @@
 pub mod api;
 pub mod chain;
 pub mod config;
+pub mod connections;
 pub mod consensus;
 pub mod miner;
 pub mod net;

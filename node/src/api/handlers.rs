@@ -8,6 +8,7 @@ use wallet::{Address, Amount, Nonce, Signature};
 use super::body::JsonObject;
 use super::ApiError;
 use crate::chain::{FormError, Sender, Transaction};
+use crate::connections::is_loopback;
 use crate::service::Node;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -104,7 +105,7 @@ pub async fn resolve(node: web::Data<Node>) -> Result<HttpResponse> {
 
 /// `GET /secret`: the node's secret, for loopback callers only.
 pub async fn secret(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
-    let loopback = req.peer_addr().is_some_and(|addr| addr.ip().is_loopback());
+    let loopback = req.peer_addr().is_some_and(|addr| is_loopback(addr.ip()));
     if !loopback {
         return Err(ApiError::Forbidden(
             "the secret is only given to callers on this machine (loopback)".into(),
