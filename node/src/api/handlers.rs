@@ -161,6 +161,7 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
         "tip": tip,
         "pending": pending,
         "peers": node.peers().len(),
+        "log_lines_dropped": crate::logging::dropped_lines(),
     }))
 }
 
