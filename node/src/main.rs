@@ -32,13 +32,17 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load_from_process(&args)?;
+    let start_over = server::StartOver {
+        new_chain: args.new_chain,
+        new_key: args.new_key,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let listener = server::listen(&config)?;
         let summary = config.summary();
-        let node = server::open(config)?;
+        let node = server::open_with(config, start_over)?;
         tracing::info!("settings:\n{summary}");
         tracing::info!(address = %node.address(), "node wallet address");
         let addr = server::local_addr(&listener)

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use actix_web::{App, HttpServer};
 
@@ -35,9 +35,32 @@ pub enum StartError {
         address: String,
         error: std::io::Error,
     },
+    /// The chain is gone but the node key is still there: starting would
+    /// silently begin a new chain.
+    #[error("{} is missing but the node key {} exists, so this node had a chain: restore {} from a backup, or start with --new-chain to begin a new chain with this key", chain.display(), key.display(), chain.display())]
+    ChainMissing { chain: PathBuf, key: PathBuf },
+    /// The node key is gone but the chain has blocks it may have mined:
+    /// starting would silently make a new key.
+    #[error("{} is missing but {} holds {blocks} blocks this node may have mined with it: restore {} from a backup, or start with --new-key to make a new key for this chain", key.display(), chain.display(), key.display())]
+    KeyMissing {
+        key: PathBuf,
+        chain: PathBuf,
+        blocks: usize,
+    },
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+/// What the operator allows the node to start over on purpose: the
+/// `--new-chain` and `--new-key` flags. By default neither: a data directory
+/// that lost one of its two files is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartOver {
+    /// Begin a new chain when `chain.redb` is missing (or empty) next to an existing `node.key`.
+    pub new_chain: bool,
+    /// Make a new key when `node.key` is missing next to a chain with blocks beyond genesis.
+    pub new_key: bool,
 }
 
 /// The consensus rules a configuration describes.
@@ -51,17 +74,23 @@ pub fn rules(config: &Config) -> Rules {
     )
 }
 
-/// Opens the data directory and restores a checked node from it.
+/// Opens the data directory and restores a checked node from it, refusing a
+/// directory that lost its chain or its key ([`StartOver::default`]).
 pub fn open(config: Config) -> Result<Node, StartError> {
+    open_with(config, StartOver::default())
+}
+
+/// [`open`], starting over where `start_over` allows it.
+pub fn open_with(config: Config, start_over: StartOver) -> Result<Node, StartError> {
     let rules = rules(&config);
     let dir = config.node.data_dir.clone();
     let network = NetworkId {
         genesis: rules.genesis_hash,
         difficulty: rules.difficulty,
     };
-    refuse_emptied_store(&dir)?;
+    refuse_lost_chain(&dir, start_over.new_chain)?;
     let (store, loaded) = Store::open(&dir, &network, &rules.genesis)?;
-    let wallet = store::load_or_create_wallet(&dir)?;
+    let wallet = load_or_create_key(&dir, loaded.blocks.len(), start_over.new_key)?;
     let file = store.path().display().to_string();
 
     let now = Timestamp::now().as_secs_f64();
@@ -108,26 +137,66 @@ pub fn open(config: Config) -> Result<Node, StartError> {
     Node::new(config, wallet, store, state, peers).map_err(|e| StartError::Other(e.to_string()))
 }
 
-/// Refuses an empty store file next to an existing node key.
+/// Refuses a missing or empty store file next to an existing node key,
+/// unless `new_chain` says to begin a new chain.
 ///
-/// `Store::open` initializes an empty file as a new store, which is right
-/// after a crash during the very first start (the file is created before its
-/// first commit). But the key is only created after that first commit, so an
-/// empty file next to a key is a chain that was lost (truncated by outside
-/// damage): starting would silently begin a new chain over it.
-fn refuse_emptied_store(dir: &Path) -> Result<(), store::StoreError> {
-    let file = dir.join(store::STORE_FILE);
+/// The key is only created after the store's first commit, so a key without a
+/// store means the chain was lost (deleted, or truncated by outside damage),
+/// and starting would silently begin a new chain over it. An empty file
+/// without a key is a crash during the very first start, which `Store::open`
+/// rightly initializes.
+fn refuse_lost_chain(dir: &Path, new_chain: bool) -> Result<(), StartError> {
+    let chain = dir.join(store::STORE_FILE);
     let key = dir.join(store::KEY_FILE);
-    match std::fs::metadata(&file) {
-        Ok(metadata) if metadata.len() == 0 && key.exists() => Err(store::StoreError::corrupt(
-            &file,
-            format!(
-                "the file is empty, but the node key {} exists, so it held a chain; restore the file from a backup, or move the data directory away to start a new chain",
-                key.display()
-            ),
-        )),
-        _ => Ok(()),
+    if !key.exists() {
+        return Ok(());
     }
+    let lost = match std::fs::metadata(&chain) {
+        Ok(metadata) => metadata.len() == 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        // Store::open reports what is wrong with the file.
+        Err(_) => false,
+    };
+    if !lost {
+        if new_chain {
+            tracing::warn!(file = %chain.display(), "--new-chain has no effect: the chain file exists and is kept");
+        }
+        return Ok(());
+    }
+    if new_chain {
+        tracing::warn!(file = %chain.display(), key = %key.display(), "--new-chain: beginning a new chain with the existing key");
+        return Ok(());
+    }
+    Err(StartError::ChainMissing { chain, key })
+}
+
+/// Loads the node key, or makes one where that loses nothing: on first start,
+/// or when the chain holds only the genesis block (a crash between the
+/// store's first commit and the key's creation leaves exactly that). A key
+/// missing next to a longer chain is refused unless `new_key` says to make one.
+fn load_or_create_key(
+    dir: &Path,
+    blocks: usize,
+    new_key: bool,
+) -> Result<wallet::Wallet, StartError> {
+    if let Some(wallet) = store::load_wallet(dir)? {
+        if new_key {
+            tracing::warn!("--new-key has no effect: the node key exists and is kept");
+        }
+        return Ok(wallet);
+    }
+    let key = dir.join(store::KEY_FILE);
+    if blocks > 1 {
+        if !new_key {
+            return Err(StartError::KeyMissing {
+                key,
+                chain: dir.join(store::STORE_FILE),
+                blocks,
+            });
+        }
+        tracing::warn!(file = %key.display(), "--new-key: making a new key for an existing chain");
+    }
+    Ok(store::create_wallet(dir)?)
 }
 
 /// Binds the configured address.
