@@ -32,6 +32,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load_from_process(&args)?;
+    // Raised before anything is opened; logged once the node has started, so
+    // a refusal to start stays the only line on stderr.
+    let open_files = node::connections::raise_open_file_limit();
     let start_over = server::StartOver {
         new_chain: args.new_chain,
         new_key: args.new_key,
@@ -44,6 +47,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         let summary = config.summary();
         let node = server::open_with(config, start_over)?;
         tracing::info!("settings:\n{summary}");
+        match open_files {
+            Ok(limit) => tracing::info!(
+                open_files = limit,
+                "open-file limit raised to the hard limit"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        }
         tracing::info!(address = %node.address(), "node wallet address");
         let addr = server::local_addr(&listener)
             .map(|a| a.to_string())

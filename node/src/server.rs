@@ -1,14 +1,18 @@
 //! Starting and stopping a node: open the data directory, check what is stored, listen, serve until a signal.
 
+use std::any::Any;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use actix_web::dev::Extensions;
 use actix_web::{App, HttpServer};
 
 use crate::api;
 use crate::chain::{Rules, Timestamp};
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits, Gate};
 use crate::net::{PeerAddr, PeerRegistry};
 use crate::service::Node;
 use crate::state::State;
@@ -205,10 +209,23 @@ pub fn listen(config: &Config) -> Result<TcpListener, StartError> {
     TcpListener::bind(&address).map_err(|error| StartError::Listen { address, error })
 }
 
+/// How long a client may take to send a request's headers; longer is answered 408 and closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection the node closes may take to shut down before it is dropped.
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Serves the API on `listener` until `shutdown` completes, then stops
 /// gracefully: no new connections, in-flight requests finish (a running proof
 /// search is cancelled and its `/mine` answers 503), and the store commits
 /// everything already submitted.
+///
+/// Connections pass a [`Gate`] sized from the open-file limit in force (see
+/// [`connections`]); headers must arrive within [`HEADER_TIMEOUT`] and a
+/// body within the body limit's time (408 otherwise).
 ///
 /// The binary passes [`shutdown_signal`]; tests pass any future they control.
 pub async fn serve(
@@ -216,12 +233,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = connection_limits(node.config());
+    let gate = Gate::new(limits);
     let app_node = node.clone();
     let server = HttpServer::new(move || {
         App::new()
             .wrap_fn(api::log_request)
             .configure(api::configure(app_node.clone()))
     })
+    .on_connect(move |io, extensions| admit_connection(&gate, io, extensions))
+    // Per worker: the gate keeps the total, so actix never stops accepting
+    // (which would shut out the loopback reserve) before the gate refuses.
+    .max_connections(limits.total)
+    .client_request_timeout(HEADER_TIMEOUT)
+    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
     .listen(listener)?
     // actix stops at once on SIGINT; the caller's shutdown future decides instead.
     .disable_signals()
@@ -235,6 +261,49 @@ pub async fn serve(
         handle.stop(true).await;
     });
     server.await
+}
+
+/// The connection limits for this process's open-file limit and `config`'s peers.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let open_files = connections::open_file_limit().unwrap_or_else(|e| {
+        // 1024 is the usual default soft limit: a safe guess.
+        tracing::warn!(error = %e, "cannot read the open-file limit; assuming 1024");
+        1024
+    });
+    let limits = ConnectionLimits::for_open_files(open_files, config.peers.max_peers);
+    tracing::info!(
+        open_files,
+        connections = limits.total,
+        loopback_reserve = limits.loopback_reserve,
+        per_address = limits.per_address,
+        "connection limits"
+    );
+    limits
+}
+
+/// actix's `on_connect` hook: admits the connection (its permit lives in the
+/// connection's extensions, so it is freed when the connection ends), or
+/// answers a JSON 503 and closes it before reading anything.
+fn admit_connection(gate: &Gate, io: &dyn Any, extensions: &mut Extensions) {
+    let Some(stream) = io.downcast_ref::<tokio::net::TcpStream>() else {
+        return;
+    };
+    // A connection whose peer is already gone fails on its first read anyway.
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    match gate.admit(peer.ip()) {
+        Ok(permit) => {
+            extensions.insert(permit);
+        }
+        Err(refusal) => {
+            // A new socket's send buffer is empty, so the short answer fits
+            // without waiting; if it does not, the caller only sees the close.
+            let _ = stream.try_write(&connections::refusal_response(refusal));
+            // The connection task then reads end-of-file and ends.
+            let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM, and logs which one came.

@@ -75,6 +75,12 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(status).json(serde_json::json!({ "error": self.to_string() }))
+        let mut response = HttpResponse::build(status);
+        if matches!(self, ApiError::Timeout(_) | ApiError::TooLarge(_)) {
+            // The rest of the body may still be on its way (or never come):
+            // the connection cannot carry another request.
+            response.force_close();
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
     }
 }
