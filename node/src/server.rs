@@ -238,6 +238,7 @@ pub async fn serve(
     let app_node = node.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap_fn(api::check_head)
             .wrap_fn(api::log_request)
             .configure(api::configure(app_node.clone()))
     })

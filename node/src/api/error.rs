@@ -28,6 +28,12 @@ pub enum ApiError {
     /// Body over the configured limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// Request URI over [`MAX_URI_BYTES`](super::MAX_URI_BYTES) (414).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// Request headers over [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES) (431).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// What the node said.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -49,6 +55,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Node(error) => match error {
                 // A signature of the wrong length for the sender's key is a malformed
                 // field (400); one of the right form that is not the sender's is 401
@@ -76,7 +84,10 @@ impl ResponseError for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = HttpResponse::build(status);
-        if matches!(self, ApiError::Timeout(_) | ApiError::TooLarge(_)) {
+        if matches!(
+            self,
+            ApiError::Timeout(_) | ApiError::TooLarge(_) | ApiError::HeadersTooLarge(_)
+        ) {
             // The rest of the body may still be on its way (or never come):
             // the connection cannot carry another request.
             response.force_close();
