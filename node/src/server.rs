@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -298,11 +299,25 @@ fn admit_connection(gate: &Gate, io: &dyn Any, extensions: &mut Extensions) {
             extensions.insert(permit);
         }
         Err(refusal) => {
-            // A new socket's send buffer is empty, so the short answer fits
-            // without waiting; if it does not, the caller only sees the close.
-            let _ = stream.try_write(&connections::refusal_response(refusal));
+            // Plain socket calls: tokio's try_read/try_write would answer
+            // "would block" on a stream its reactor has not polled yet. The
+            // socket is non-blocking, so none of these waits.
+            let socket = socket2::SockRef::from(stream);
+            // What the caller already sent is read and thrown away: closing a
+            // socket with unread bytes resets it, and the caller would lose
+            // the answer. Bytes still on their way may cause that anyway.
+            // At most 64 KiB, so a fast sender cannot keep the worker here.
+            let mut scratch = [0u8; 4096];
+            for _ in 0..16 {
+                if !matches!((&*socket).read(&mut scratch), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            // A new socket's send buffer is empty, so the short answer fits;
+            // if it does not, the caller only sees the close.
+            let _ = socket.send(&connections::refusal_response(refusal));
             // The connection task then reads end-of-file and ends.
-            let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+            let _ = socket.shutdown(std::net::Shutdown::Both);
         }
     }
 }
