@@ -100,7 +100,10 @@ fn a_lost_chain_next_to_its_key_is_refused_unless_new_chain_is_given() {
     let chain = dir.join(STORE_FILE);
     let key = dir.join(KEY_FILE);
 
-    for (what, damage) in [("deleted", None), ("emptied", Some(""))] {
+    for (what, damage, state) in [
+        ("deleted", None, "is missing"),
+        ("emptied", Some(""), "is empty"),
+    ] {
         match damage {
             None => fs::remove_file(&chain).expect("the chain file can be deleted"),
             Some(text) => fs::write(&chain, text).expect("the chain file can be emptied"),
@@ -110,6 +113,7 @@ fn a_lost_chain_next_to_its_key_is_refused_unless_new_chain_is_given() {
             chain.display().to_string(),
             key.display().to_string(),
             "--new-chain".into(),
+            state.into(),
         ] {
             assert!(
                 line.contains(&needle),

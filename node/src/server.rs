@@ -42,8 +42,13 @@ pub enum StartError {
     },
     /// The chain is gone but the node key is still there: starting would
     /// silently begin a new chain.
-    #[error("{} is missing but the node key {} exists, so this node had a chain: restore {} from a backup, or start with --new-chain to begin a new chain with this key", chain.display(), key.display(), chain.display())]
-    ChainMissing { chain: PathBuf, key: PathBuf },
+    #[error("{} is {state} but the node key {} exists, so this node had a chain: restore {} from a backup, or start with --new-chain to begin a new chain with this key", chain.display(), key.display(), chain.display())]
+    ChainMissing {
+        chain: PathBuf,
+        key: PathBuf,
+        /// "missing" or "empty".
+        state: &'static str,
+    },
     /// The node key is gone but the chain has blocks it may have mined:
     /// starting would silently make a new key.
     #[error("{} is missing but {} holds {blocks} blocks this node may have mined with it: restore {} from a backup, or start with --new-key to make a new key for this chain", key.display(), chain.display(), key.display())]
@@ -157,22 +162,23 @@ fn refuse_lost_chain(dir: &Path, new_chain: bool) -> Result<(), StartError> {
         return Ok(());
     }
     let lost = match std::fs::metadata(&chain) {
-        Ok(metadata) => metadata.len() == 0,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Ok(metadata) if metadata.len() == 0 => Some("empty"),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing"),
         // Store::open reports what is wrong with the file.
-        Err(_) => false,
+        Err(_) => None,
     };
-    if !lost {
+    let Some(state) = lost else {
         if new_chain {
             tracing::warn!(file = %chain.display(), "--new-chain has no effect: the chain file exists and is kept");
         }
         return Ok(());
-    }
+    };
     if new_chain {
         tracing::warn!(file = %chain.display(), key = %key.display(), "--new-chain: beginning a new chain with the existing key");
         return Ok(());
     }
-    Err(StartError::ChainMissing { chain, key })
+    Err(StartError::ChainMissing { chain, key, state })
 }
 
 /// Loads the node key, or makes one where that loses nothing: on first start,
