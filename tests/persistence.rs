@@ -156,7 +156,7 @@ fn refused(dir: &Path, options: &NodeOptions, what: &str) -> String {
             assert_clean_refusal(status, &stderr, what);
             let line = stderr
                 .lines()
-                .find(|l| l.starts_with("node: "))
+                .find(|l| l.starts_with("sigchain-node: "))
                 .expect("checked above")
                 .to_owned();
             eprintln!("{what}: {line}");
@@ -175,11 +175,14 @@ fn assert_clean_refusal(status: ExitStatus, stderr: &str, what: &str) {
         !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
         "{what}: a panic instead of an error:\n{stderr}"
     );
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("node: ")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("sigchain-node: "))
+        .collect();
     assert_eq!(
         errors.len(),
         1,
-        "{what}: exactly one `node: ` error line expected:\n{stderr}"
+        "{what}: exactly one `sigchain-node: ` error line expected:\n{stderr}"
     );
     assert_eq!(
         stderr.lines().last(),
