@@ -2,7 +2,9 @@
 pub mod api;
 pub mod chain;
 pub mod config;
+pub mod connections;
 pub mod consensus;
+pub mod logging;
 pub mod miner;
 pub mod net;
 pub mod pool;

@@ -1,26 +1,30 @@
 //! The `sigchain-node` binary: parse flags, load settings, open the data directory, serve the API.
 
-use std::io::IsTerminal as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use node::config::{Args, Config};
-use node::server;
+use node::{logging, server};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(args) {
+    let log = logging::init();
+    if let Err(e) = &log {
+        let _ = writeln!(
+            std::io::stderr(),
+            "sigchain-node: running without a log: {e}"
+        );
+    }
+    let result = run(args);
+    // The queued log lines first, so the error below is the last line.
+    drop(log);
+    // Writes to stderr and stdout here ignore failures: println! and
+    // eprintln! panic when the stream cannot be written (a full disk).
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sigchain-node: {e:#}");
+            let _ = writeln!(std::io::stderr(), "sigchain-node: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -28,6 +32,13 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load_from_process(&args)?;
+    // Raised before anything is opened; logged once the node has started, so
+    // a refusal to start stays the only line on stderr.
+    let open_files = node::connections::raise_open_file_limit();
+    let start_over = server::StartOver {
+        new_chain: args.new_chain,
+        new_key: args.new_key,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -39,15 +50,24 @@ fn run(args: Args) -> anyhow::Result<()> {
             config.node.port = bound.port();
         }
         let summary = config.summary();
-        let node = server::open(config)?;
+        let node = server::open_with(config, start_over)?;
         tracing::info!("settings:\n{summary}");
+        match open_files {
+            Ok(limit) => tracing::info!(
+                open_files = limit,
+                "open-file limit raised to the hard limit"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        }
         tracing::info!(address = %node.address(), "node wallet address");
         let addr = server::local_addr(&listener)
             .map(|a| a.to_string())
             .unwrap_or_default();
         tracing::info!(%addr, "listening");
         // One line on stdout, for scripts and tests that start a node on port 0.
-        println!("sigchain node listening on http://{addr}");
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "sigchain node listening on http://{addr}");
+        let _ = stdout.flush();
         server::serve(node, listener, server::shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())

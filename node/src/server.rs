@@ -1,14 +1,19 @@
 //! Starting and stopping a node: open the data directory, check what is stored, listen, serve until a signal.
 
+use std::any::Any;
 use std::future::Future;
+use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use actix_web::dev::Extensions;
 use actix_web::{App, HttpServer};
 
 use crate::api;
 use crate::chain::{Rules, Timestamp};
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits, Gate};
 use crate::net::{PeerAddr, PeerRegistry};
 use crate::service::Node;
 use crate::state::State;
@@ -35,9 +40,37 @@ pub enum StartError {
         address: String,
         error: std::io::Error,
     },
+    /// The chain is gone but the node key is still there: starting would
+    /// silently begin a new chain.
+    #[error("{} is {state} but the node key {} exists, so this node had a chain: restore {} from a backup, or start with --new-chain to begin a new chain with this key", chain.display(), key.display(), chain.display())]
+    ChainMissing {
+        chain: PathBuf,
+        key: PathBuf,
+        /// "missing" or "empty".
+        state: &'static str,
+    },
+    /// The node key is gone but the chain has blocks it may have mined:
+    /// starting would silently make a new key.
+    #[error("{} is missing but {} holds {blocks} blocks this node may have mined with it: restore {} from a backup, or start with --new-key to make a new key for this chain", key.display(), chain.display(), key.display())]
+    KeyMissing {
+        key: PathBuf,
+        chain: PathBuf,
+        blocks: usize,
+    },
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+/// What the operator allows the node to start over on purpose: the
+/// `--new-chain` and `--new-key` flags. By default neither: a data directory
+/// that lost one of its two files is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartOver {
+    /// Begin a new chain when `chain.redb` is missing (or empty) next to an existing `node.key`.
+    pub new_chain: bool,
+    /// Make a new key when `node.key` is missing next to a chain with blocks beyond genesis.
+    pub new_key: bool,
 }
 
 /// The consensus rules a configuration describes.
@@ -51,17 +84,23 @@ pub fn rules(config: &Config) -> Rules {
     )
 }
 
-/// Opens the data directory and restores a checked node from it.
+/// Opens the data directory and restores a checked node from it, refusing a
+/// directory that lost its chain or its key ([`StartOver::default`]).
 pub fn open(config: Config) -> Result<Node, StartError> {
+    open_with(config, StartOver::default())
+}
+
+/// [`open`], starting over where `start_over` allows it.
+pub fn open_with(config: Config, start_over: StartOver) -> Result<Node, StartError> {
     let rules = rules(&config);
     let dir = config.node.data_dir.clone();
     let network = NetworkId {
         genesis: rules.genesis_hash,
         difficulty: rules.difficulty,
     };
-    refuse_emptied_store(&dir)?;
+    refuse_lost_chain(&dir, start_over.new_chain)?;
     let (store, loaded) = Store::open(&dir, &network, &rules.genesis)?;
-    let wallet = store::load_or_create_wallet(&dir)?;
+    let wallet = load_or_create_key(&dir, loaded.blocks.len(), start_over.new_key)?;
     let file = store.path().display().to_string();
 
     let now = Timestamp::now().as_secs_f64();
@@ -123,26 +162,67 @@ fn restore_peers(config: &Config, stored: &[String]) -> Result<(PeerRegistry, bo
     Ok((peers, changed))
 }
 
-/// Refuses an empty store file next to an existing node key.
+/// Refuses a missing or empty store file next to an existing node key,
+/// unless `new_chain` says to begin a new chain.
 ///
-/// `Store::open` initializes an empty file as a new store, which is right
-/// after a crash during the very first start (the file is created before its
-/// first commit). But the key is only created after that first commit, so an
-/// empty file next to a key is a chain that was lost (truncated by outside
-/// damage): starting would silently begin a new chain over it.
-fn refuse_emptied_store(dir: &Path) -> Result<(), store::StoreError> {
-    let file = dir.join(store::STORE_FILE);
+/// The key is only created after the store's first commit, so a key without a
+/// store means the chain was lost (deleted, or truncated by outside damage),
+/// and starting would silently begin a new chain over it. An empty file
+/// without a key is a crash during the very first start, which `Store::open`
+/// rightly initializes.
+fn refuse_lost_chain(dir: &Path, new_chain: bool) -> Result<(), StartError> {
+    let chain = dir.join(store::STORE_FILE);
     let key = dir.join(store::KEY_FILE);
-    match std::fs::metadata(&file) {
-        Ok(metadata) if metadata.len() == 0 && key.exists() => Err(store::StoreError::corrupt(
-            &file,
-            format!(
-                "the file is empty, but the node key {} exists, so it held a chain; restore the file from a backup, or move the data directory away to start a new chain",
-                key.display()
-            ),
-        )),
-        _ => Ok(()),
+    if !key.exists() {
+        return Ok(());
     }
+    let lost = match std::fs::metadata(&chain) {
+        Ok(metadata) if metadata.len() == 0 => Some("empty"),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing"),
+        // Store::open reports what is wrong with the file.
+        Err(_) => None,
+    };
+    let Some(state) = lost else {
+        if new_chain {
+            tracing::warn!(file = %chain.display(), "--new-chain has no effect: the chain file exists and is kept");
+        }
+        return Ok(());
+    };
+    if new_chain {
+        tracing::warn!(file = %chain.display(), key = %key.display(), "--new-chain: beginning a new chain with the existing key");
+        return Ok(());
+    }
+    Err(StartError::ChainMissing { chain, key, state })
+}
+
+/// Loads the node key, or makes one where that loses nothing: on first start,
+/// or when the chain holds only the genesis block (a crash between the
+/// store's first commit and the key's creation leaves exactly that). A key
+/// missing next to a longer chain is refused unless `new_key` says to make one.
+fn load_or_create_key(
+    dir: &Path,
+    blocks: usize,
+    new_key: bool,
+) -> Result<wallet::Wallet, StartError> {
+    if let Some(wallet) = store::load_wallet(dir)? {
+        if new_key {
+            tracing::warn!("--new-key has no effect: the node key exists and is kept");
+        }
+        return Ok(wallet);
+    }
+    let key = dir.join(store::KEY_FILE);
+    if blocks > 1 {
+        if !new_key {
+            return Err(StartError::KeyMissing {
+                key,
+                chain: dir.join(store::STORE_FILE),
+                blocks,
+            });
+        }
+        tracing::warn!(file = %key.display(), "--new-key: making a new key for an existing chain");
+    }
+    Ok(store::create_wallet(dir)?)
 }
 
 /// Binds the configured address.
@@ -151,10 +231,23 @@ pub fn listen(config: &Config) -> Result<TcpListener, StartError> {
     TcpListener::bind(&address).map_err(|error| StartError::Listen { address, error })
 }
 
+/// How long a client may take to send a request's headers; longer is answered 408 and closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection the node closes may take to shut down before it is dropped.
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Serves the API on `listener` until `shutdown` completes, then stops
 /// gracefully: no new connections, in-flight requests finish (a running proof
 /// search is cancelled and its `/mine` answers 503), and the store commits
 /// everything already submitted.
+///
+/// Connections pass a [`Gate`] sized from the open-file limit in force (see
+/// [`connections`]); headers must arrive within [`HEADER_TIMEOUT`] and a
+/// body within the body limit's time (408 otherwise).
 ///
 /// The binary passes [`shutdown_signal`]; tests pass any future they control.
 pub async fn serve(
@@ -162,12 +255,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = connection_limits(node.config());
+    let gate = Gate::new(limits);
     let app_node = node.clone();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap_fn(api::check_head)
             .wrap_fn(api::log_request)
             .configure(api::configure(app_node.clone()))
     })
+    .on_connect(move |io, extensions| admit_connection(&gate, io, extensions))
+    // Per worker: the gate keeps the total, so actix never stops accepting
+    // (which would shut out the loopback reserve) before the gate refuses.
+    .max_connections(limits.total)
+    .client_request_timeout(HEADER_TIMEOUT)
+    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
     .listen(listener)?
     // actix stops at once on SIGINT; the caller's shutdown future decides instead.
     .disable_signals()
@@ -199,6 +302,63 @@ fn join_initial_peers(node: &Node) {
                 tracing::warn!(%peer, %error, "could not join through a configured peer");
             }
         });
+    }
+}
+
+/// The connection limits for this process's open-file limit and `config`'s peers.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let open_files = connections::open_file_limit().unwrap_or_else(|e| {
+        // 1024 is the usual default soft limit: a safe guess.
+        tracing::warn!(error = %e, "cannot read the open-file limit; assuming 1024");
+        1024
+    });
+    let limits = ConnectionLimits::for_open_files(open_files, config.peers.max_peers);
+    tracing::info!(
+        open_files,
+        connections = limits.total,
+        loopback_reserve = limits.loopback_reserve,
+        per_address = limits.per_address,
+        "connection limits"
+    );
+    limits
+}
+
+/// actix's `on_connect` hook: admits the connection (its permit lives in the
+/// connection's extensions, so it is freed when the connection ends), or
+/// answers a JSON 503 and closes it before reading anything.
+fn admit_connection(gate: &Gate, io: &dyn Any, extensions: &mut Extensions) {
+    let Some(stream) = io.downcast_ref::<tokio::net::TcpStream>() else {
+        return;
+    };
+    // A connection whose peer is already gone fails on its first read anyway.
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    match gate.admit(peer.ip()) {
+        Ok(permit) => {
+            extensions.insert(permit);
+        }
+        Err(refusal) => {
+            // Plain socket calls: tokio's try_read/try_write would answer
+            // "would block" on a stream its reactor has not polled yet. The
+            // socket is non-blocking, so none of these waits.
+            let socket = socket2::SockRef::from(stream);
+            // What the caller already sent is read and thrown away: closing a
+            // socket with unread bytes resets it, and the caller would lose
+            // the answer. Bytes still on their way may cause that anyway.
+            // At most 64 KiB, so a fast sender cannot keep the worker here.
+            let mut scratch = [0u8; 4096];
+            for _ in 0..16 {
+                if !matches!((&*socket).read(&mut scratch), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            // A new socket's send buffer is empty, so the short answer fits;
+            // if it does not, the caller only sees the close.
+            let _ = socket.send(&connections::refusal_response(refusal));
+            // The connection task then reads end-of-file and ends.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 

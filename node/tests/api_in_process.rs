@@ -59,6 +59,9 @@ async fn secret_is_given_only_to_loopback_callers() {
         (None, 403),
         (Some(LOOPBACK), 200),
         (Some("[::1]:4000"), 200),
+        // An IPv4 caller of a node bound to `::`.
+        (Some("[::ffff:127.0.0.1]:4000"), 200),
+        (Some("[::ffff:203.0.113.7]:4000"), 403),
     ] {
         let mut request = test::TestRequest::get().uri("/secret");
         if let Some(addr) = who {

@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -459,4 +459,96 @@ impl Drop for Tmpfs {
             eprintln!("cannot unmount the tmpfs on {}", self.dir.display());
         }
     }
+}
+/// A process a test started from its own command line; killed (SIGKILL) when dropped.
+pub struct Process(pub Child);
+
+impl Process {
+    /// Sends SIGTERM and waits at most `timeout` for the exit; `None` if it
+    /// did not exit in time (it is then killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How starting a node from a command line ended.
+pub enum Start {
+    /// It printed its listening line.
+    Listening { process: Process, url: String },
+    /// It exited without listening.
+    Exited { status: ExitStatus, stderr: String },
+}
+
+/// Runs `command` (a node) with stdout piped and stderr appended to `log`, and
+/// waits at most [`START_TIMEOUT`] until it listens or exits.
+pub fn start_command(mut command: Command, log: &Path) -> Start {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the node binary runs");
+    match listening_url(&mut child).recv_timeout(START_TIMEOUT) {
+        Ok(url) => Start::Listening {
+            process: Process(child),
+            url,
+        },
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // stdout closed without a listening line: the node is exiting.
+            let mut process = Process(child);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let status = loop {
+                if let Some(status) = process.0.try_wait().expect("the child can be polled") {
+                    break status;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "node closed stdout but did not exit within 10 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            Start::Exited {
+                status,
+                stderr: std::fs::read_to_string(log).unwrap_or_default(),
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            drop(Process(child));
+            panic!("node neither listened nor exited within {START_TIMEOUT:?}");
+        }
+    }
+}
+
+/// Skips a test that needs something this machine lacks (root, IPv6): prints
+/// one line saying what did not run and why; under CI (`CI=true`) fails instead.
+pub fn skip(what: &str, why: &str) {
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{what}: cannot run under CI: {why}"
+    );
+    println!("{what}: did not run: {why}");
 }

@@ -34,6 +34,12 @@ pub enum ApiError {
     /// A node asked itself (508).
     #[error("{0}")]
     LoopDetected(String),
+    /// Request URI over [`MAX_URI_BYTES`](super::MAX_URI_BYTES) (414).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// Request headers over [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES) (431).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// What the node said.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -57,6 +63,8 @@ impl ResponseError for ApiError {
             ApiError::LoopDetected(_) => StatusCode::LOOP_DETECTED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Node(error) => match error {
                 // A signature of the wrong length for the sender's key is a malformed
                 // field (400); one of the right form that is not the sender's is 401
@@ -88,6 +96,15 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(status).json(serde_json::json!({ "error": self.to_string() }))
+        let mut response = HttpResponse::build(status);
+        if matches!(
+            self,
+            ApiError::Timeout(_) | ApiError::TooLarge(_) | ApiError::HeadersTooLarge(_)
+        ) {
+            // The rest of the body may still be on its way (or never come):
+            // the connection cannot carry another request.
+            response.force_close();
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
     }
 }

@@ -237,6 +237,7 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
         "peers": node.peers().len(),
         "id": node.id(),
         "address": node.address(),
+        "log_lines_dropped": crate::logging::dropped_lines(),
     });
     if let Some(reason) = node.degraded() {
         body["status"] = json!("degraded");

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::future::Either;
 
 pub use body::BodyLimits;
 pub use error::ApiError;
@@ -113,10 +114,60 @@ async fn wrong_method(allowed: &'static str) -> HttpResponse {
 /// owner-only route asks this one function.
 pub fn is_loopback(req: &HttpRequest) -> bool {
     req.peer_addr()
-        .is_some_and(|addr| addr.ip().to_canonical().is_loopback())
+        .is_some_and(|addr| crate::connections::is_loopback(addr.ip()))
 }
 
-/// Logs one line per request: method, path (never the query or body), status and time.
+/// Longest request URI (path and query) answered normally; longer gets a JSON 414.
+///
+/// actix itself reads request heads up to 128 KiB and answers anything larger
+/// (or malformed) with an empty 400 or 431 that no handler sees.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Largest request headers (names and values, all together) answered normally;
+/// more gets a JSON 431 and the connection is closed.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The longest path a log line shows; the rest is cut (a path is the caller's text).
+const MAX_LOGGED_PATH: usize = 200;
+
+/// Refuses, in JSON, request heads within what actix reads but over this
+/// node's limits ([`MAX_URI_BYTES`], [`MAX_HEADER_BYTES`]), before any handler runs.
+pub fn check_head<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<S::Response, S::Error>>
+where
+    S: actix_web::dev::Service<
+        ServiceRequest,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+{
+    let uri = req.uri().to_string().len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let refusal = if uri > MAX_URI_BYTES {
+        Some(ApiError::UriTooLong(format!(
+            "the request URI is {uri} bytes; at most {MAX_URI_BYTES} are accepted"
+        )))
+    } else if headers > MAX_HEADER_BYTES {
+        Some(ApiError::HeadersTooLarge(format!(
+            "the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"
+        )))
+    } else {
+        None
+    };
+    match refusal {
+        Some(error) => Either::Left(std::future::ready(Err(error.into()))),
+        None => Either::Right(srv.call(req)),
+    }
+}
+
+/// Logs one line per request: method, path (never the query or body; cut
+/// after [`MAX_LOGGED_PATH`] bytes), status and time.
 pub fn log_request<S, B>(
     req: ServiceRequest,
     srv: &S,
@@ -130,7 +181,7 @@ where
 {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    let path = logged_path(req.path());
     let peer = req.peer_addr();
     let response = srv.call(req);
     async move {
@@ -148,5 +199,31 @@ where
             "request"
         );
         response
+    }
+}
+
+/// `path`, cut after [`MAX_LOGGED_PATH`] bytes (at a character boundary) with the full length noted.
+fn logged_path(path: &str) -> String {
+    if path.len() <= MAX_LOGGED_PATH {
+        return path.to_owned();
+    }
+    let mut end = MAX_LOGGED_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &path[..end], path.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_are_cut_in_the_log() {
+        assert_eq!(logged_path("/chain"), "/chain");
+        let long = format!("/{}", "é".repeat(300));
+        let logged = logged_path(&long);
+        assert!(logged.len() < MAX_LOGGED_PATH + 30, "{logged}");
+        assert!(logged.ends_with(&format!("... ({} bytes)", long.len())));
     }
 }

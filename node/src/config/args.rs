@@ -39,6 +39,12 @@ pub struct Args {
     /// Proof-of-work threads, 0 for one per core (node.miner_threads).
     #[arg(long, value_name = "N")]
     pub miner_threads: Option<String>,
+    /// Begin a new chain when chain.redb is missing or empty next to an existing node.key.
+    #[arg(long)]
+    pub new_chain: bool,
+    /// Make a new key when node.key is missing next to a chain with mined blocks.
+    #[arg(long)]
+    pub new_key: bool,
 }
 
 /// A flag that sets one key from its text, checked like the key's environment variable.

@@ -24,26 +24,45 @@ pub const KEY_FILE: &str = "node.key";
 /// place (which, unlike a rename, never replaces an existing key) and the
 /// directory synced: a crash leaves either no key file or a complete one.
 pub fn load_or_create_wallet(dir: &Path) -> Result<Wallet, StoreError> {
-    create_dir(dir)?;
-    let path = dir.join(KEY_FILE);
-    match fs::metadata(&path) {
-        Ok(metadata) => {
-            if !metadata.is_file() {
-                return Err(StoreError::io(&path, "is not a regular file"));
-            }
-            let mode = metadata.permissions().mode() & 0o7777;
-            if mode & 0o077 != 0 {
-                return Err(StoreError::KeyPermissions { path, mode });
-            }
-            let mut secret = Zeroizing::new(String::new());
-            fs::File::open(&path)
-                .and_then(|mut file| file.read_to_string(&mut secret))
-                .map_err(|e| StoreError::io(&path, e))?;
-            Wallet::from_secret(&secret).map_err(|reason| StoreError::KeyInvalid { path, reason })
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => create_key(dir, &path),
-        Err(e) => Err(StoreError::io(&path, e)),
+    match load_wallet(dir)? {
+        Some(wallet) => Ok(wallet),
+        None => create_wallet(dir),
     }
+}
+
+/// Loads the node's wallet from `DIR/node.key`; `None` if there is no such file.
+///
+/// The same checks as [`load_or_create_wallet`]; the caller decides whether a
+/// missing key may be made anew (see [`create_wallet`]).
+pub fn load_wallet(dir: &Path) -> Result<Option<Wallet>, StoreError> {
+    let path = dir.join(KEY_FILE);
+    let metadata = match fs::metadata(&path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    if !metadata.is_file() {
+        return Err(StoreError::io(&path, "is not a regular file"));
+    }
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(StoreError::KeyPermissions { path, mode });
+    }
+    let mut secret = Zeroizing::new(String::new());
+    fs::File::open(&path)
+        .and_then(|mut file| file.read_to_string(&mut secret))
+        .map_err(|e| StoreError::io(&path, e))?;
+    Wallet::from_secret(&secret)
+        .map(Some)
+        .map_err(|reason| StoreError::KeyInvalid { path, reason })
+}
+
+/// Generates a new wallet and stores it in `DIR/node.key` (creating `DIR`),
+/// crash-safely as [`load_or_create_wallet`] says; an existing key file is an
+/// error, never replaced.
+pub fn create_wallet(dir: &Path) -> Result<Wallet, StoreError> {
+    create_dir(dir)?;
+    create_key(dir, &dir.join(KEY_FILE))
 }
 
 fn create_key(dir: &Path, path: &Path) -> Result<Wallet, StoreError> {

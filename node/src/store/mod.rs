@@ -68,7 +68,7 @@ use writer::{Control, Request, Shared, Write};
 pub use dir::LOCK_FILE;
 pub(crate) use dir::{create_dir, sync_dir};
 pub use error::StoreError;
-pub use keyfile::{load_or_create_wallet, KEY_FILE};
+pub use keyfile::{create_wallet, load_or_create_wallet, load_wallet, KEY_FILE};
 pub use load::Loaded;
 pub use schema::{NetworkId, FORMAT_VERSION};
 pub use writer::Op;

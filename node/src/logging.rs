@@ -1,0 +1,310 @@
+//! The node's log: tracing lines go to stderr through one writer thread, so logging never panics and never blocks a request; lines that cannot be written are dropped and counted.
+//!
+//! tracing-subscriber's own stderr writer reports a failed write with
+//! `eprintln!`, which panics when stderr cannot be written (a full disk under
+//! a redirected log): every request then died in its worker. Here a request
+//! only puts its line on a bounded queue (`try_send`, never waiting); the
+//! writer thread writes each line with `write_all` and, when that fails or
+//! the queue is full, drops the line and counts it. The first line that is
+//! written again is preceded by one saying how many were dropped.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime as _, SystemTime};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Lines waiting for the writer thread at most; more are dropped and counted.
+pub const QUEUE_LINES: usize = 4096;
+
+/// How long [`LogGuard`] waits, when dropped, for the queued lines to be written.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The counters of the installed log, for [`dropped_lines`].
+static INSTALLED: OnceLock<Arc<Counters>> = OnceLock::new();
+
+/// Log lines dropped since start (stderr could not be written, or the queue
+/// was full); 0 when [`init`] was not called (tests, benches).
+pub fn dropped_lines() -> u64 {
+    INSTALLED.get().map_or(0, |counters| counters.total())
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// Every dropped line since start.
+    total: AtomicU64,
+    /// Dropped lines not yet reported in the log itself.
+    unreported: AtomicU64,
+}
+
+impl Counters {
+    fn drop_line(&self) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.unreported.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+enum Message {
+    Line(Vec<u8>),
+    /// Answered once every line queued before it has been handled.
+    Flush(SyncSender<()>),
+}
+
+/// The sending side of the log: what tracing-subscriber writes each line to. Cheap to clone.
+#[derive(Clone)]
+pub struct LogQueue {
+    queue: SyncSender<Message>,
+    counters: Arc<Counters>,
+}
+
+/// Waits (at most [`FLUSH_TIMEOUT`]), when dropped, until the lines queued so
+/// far are written: drop it before the process exits.
+pub struct LogGuard {
+    queue: LogQueue,
+}
+
+impl LogQueue {
+    /// Starts the writer thread on `out` with room for `capacity` waiting lines.
+    pub fn spawn(out: impl Write + Send + 'static, capacity: usize) -> io::Result<LogQueue> {
+        let (queue, lines) = mpsc::sync_channel(capacity);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || write_lines(lines, out, &thread_counters))?;
+        Ok(LogQueue { queue, counters })
+    }
+
+    /// Queues one line, or drops and counts it if the queue is full.
+    fn push(&self, line: &[u8]) {
+        if self.queue.try_send(Message::Line(line.to_vec())).is_err() {
+            self.counters.drop_line();
+        }
+    }
+
+    /// Lines dropped since this queue started.
+    pub fn dropped(&self) -> u64 {
+        self.counters.total()
+    }
+
+    /// Waits until the lines queued so far are handled, at most `timeout`;
+    /// returns whether they were.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (done, finished) = mpsc::sync_channel(1);
+        let mut message = Message::Flush(done);
+        loop {
+            match self.queue.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        finished
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+}
+
+/// The writer tracing-subscriber gets for one event: the formatted line
+/// arrives in one `write_all`, which queues it and never fails.
+pub struct LineWriter<'a>(&'a LogQueue);
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.push(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogQueue {
+    type Writer = LineWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LineWriter(self)
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.queue.flush(FLUSH_TIMEOUT);
+    }
+}
+
+/// The writer thread: writes each line whole, or drops and counts it.
+fn write_lines(lines: Receiver<Message>, mut out: impl Write, counters: &Counters) {
+    for message in lines {
+        match message {
+            Message::Line(line) => {
+                report_dropped(&mut out, counters);
+                if out.write_all(&line).is_err() {
+                    counters.drop_line();
+                }
+            }
+            Message::Flush(done) => {
+                // Nothing to do about a failed flush: the lines are already counted.
+                let _ = out.flush();
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Writes "N log lines were dropped" if any were since the last report; if
+/// that fails too they stay unreported, for the next line.
+fn report_dropped(out: &mut impl Write, counters: &Counters) {
+    let unreported = counters.unreported.swap(0, Ordering::Relaxed);
+    if unreported == 0 {
+        return;
+    }
+    let mut notice = String::new();
+    // The clock text is decoration; a line without it is still worth writing.
+    let _ = SystemTime.format_time(&mut Writer::new(&mut notice));
+    notice.push_str(&format!(
+        "  WARN node::logging: {unreported} log lines were dropped (stderr could not be written, or the log queue was full)\n"
+    ));
+    if out.write_all(notice.as_bytes()).is_err() {
+        counters.unreported.fetch_add(unreported, Ordering::Relaxed);
+    }
+}
+
+/// Installs the global tracing subscriber (filter from `RUST_LOG`, default
+/// `info`) writing to stderr through a [`LogQueue`]. Keep the guard until the
+/// process ends.
+pub fn init() -> io::Result<LogGuard> {
+    use std::io::IsTerminal as _;
+    let queue = LogQueue::spawn(io::stderr(), QUEUE_LINES)?;
+    // A second init keeps the first counters; the subscriber below then fails
+    // to install, which tracing reports by returning an error we ignore.
+    let _ = INSTALLED.set(queue.counters.clone());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(queue.clone())
+        .with_ansi(io::stderr().is_terminal())
+        // Its internal errors are printed with eprintln!, which panics on a
+        // stderr that cannot be written; our writer never fails anyway.
+        .log_internal_errors(false)
+        .try_init();
+    Ok(LogGuard { queue })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An output that fails while `full` is set, and keeps what it was given otherwise.
+    #[derive(Clone, Default)]
+    struct Disk {
+        written: Arc<Mutex<Vec<u8>>>,
+        full: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(io::Error::other("No space left on device"));
+            }
+            self.written.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Disk {
+        fn text(&self) -> String {
+            String::from_utf8(self.written.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn write_line(queue: &LogQueue, line: &str) {
+        queue.make_writer().write_all(line.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn lines_that_cannot_be_written_are_counted_and_reported_once_writing_works() {
+        let disk = Disk::default();
+        let queue = LogQueue::spawn(disk.clone(), 64).unwrap();
+        write_line(&queue, "one\n");
+        assert!(queue.flush(Duration::from_secs(10)));
+        disk.full.store(true, Ordering::SeqCst);
+        for _ in 0..5 {
+            write_line(&queue, "lost\n");
+        }
+        assert!(queue.flush(Duration::from_secs(10)));
+        assert_eq!(queue.dropped(), 5);
+        assert_eq!(disk.text(), "one\n");
+
+        disk.full.store(false, Ordering::SeqCst);
+        write_line(&queue, "two\n");
+        assert!(queue.flush(Duration::from_secs(10)));
+        let text = disk.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "one");
+        assert!(
+            lines[1].ends_with(
+                "5 log lines were dropped (stderr could not be written, or the log queue was full)"
+            ),
+            "{text}"
+        );
+        assert_eq!(lines[2], "two");
+        // Reported once: the count since start stays, the notice does not repeat.
+        write_line(&queue, "three\n");
+        assert!(queue.flush(Duration::from_secs(10)));
+        assert_eq!(disk.text().lines().count(), 4);
+        assert_eq!(queue.dropped(), 5);
+    }
+
+    /// An output that blocks until told to go on, like a pipe nobody reads.
+    struct Stuck(mpsc::Receiver<()>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_output_never_blocks_the_caller() {
+        let (go_on, wait) = mpsc::channel();
+        let queue = LogQueue::spawn(Stuck(wait), 4).unwrap();
+        // The thread takes one line and blocks on it; 4 more fill the queue; the rest are dropped.
+        for _ in 0..100 {
+            write_line(&queue, "line\n");
+        }
+        assert!(!queue.flush(Duration::from_millis(50)));
+        let dropped = queue.dropped();
+        assert!((95..=96).contains(&dropped), "{dropped} dropped");
+        drop(go_on);
+    }
+}
