@@ -38,6 +38,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let start_over = server::StartOver {
         new_chain: args.new_chain,
         new_key: args.new_key,
+        reverify: args.reverify,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

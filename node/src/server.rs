@@ -11,7 +11,7 @@ use actix_web::dev::Extensions;
 use actix_web::{App, HttpServer};
 
 use crate::api;
-use crate::chain::{Rules, Timestamp};
+use crate::chain::{Rules, Signatures, Timestamp};
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits, Gate};
 use crate::net::{PeerAddr, PeerRegistry};
@@ -71,6 +71,8 @@ pub struct StartOver {
     pub new_chain: bool,
     /// Make a new key when `node.key` is missing next to a chain with blocks beyond genesis.
     pub new_key: bool,
+    /// Verify every stored signature again (`--reverify`), not only hashes, links, proofs and the ledger.
+    pub reverify: bool,
 }
 
 /// The consensus rules a configuration describes.
@@ -104,13 +106,32 @@ pub fn open_with(config: Config, start_over: StartOver) -> Result<Node, StartErr
     let file = store.path().display().to_string();
 
     let now = Timestamp::now().as_secs_f64();
-    let (state, dropped) =
-        State::restore(rules, config.node.max_pool, loaded.blocks, loaded.pool, now).map_err(
-            |error| StartError::InvalidChain {
-                file: file.clone(),
-                error,
-            },
-        )?;
+    let signatures = if start_over.reverify {
+        Signatures::Verify
+    } else {
+        Signatures::TrustStored
+    };
+    tracing::info!(
+        blocks = loaded.blocks.len(),
+        signatures = if start_over.reverify {
+            "verified again (--reverify)"
+        } else {
+            "trusted (verified before they were stored)"
+        },
+        "checking the stored chain"
+    );
+    let (state, dropped) = State::restore(
+        rules,
+        config.node.max_pool,
+        loaded.blocks,
+        loaded.pool,
+        now,
+        signatures,
+    )
+    .map_err(|error| StartError::InvalidChain {
+        file: file.clone(),
+        error,
+    })?;
     let mut ops = Vec::new();
     if !dropped.is_empty() {
         for (transaction, reason) in &dropped {

@@ -3,7 +3,8 @@
 use wallet::{Address, Signature};
 
 use crate::chain::{
-    Block, BlockHash, Chain, PreviousHash, Rules, Timestamp, Transaction, ValidationError,
+    Block, BlockHash, Chain, PreviousHash, Rules, Signatures, Timestamp, Transaction,
+    ValidationError,
 };
 use crate::pool::{AdmitError, Pool};
 
@@ -91,8 +92,10 @@ impl State {
         blocks: Vec<Block>,
         pending: Vec<Transaction>,
         now: f64,
+        signatures: Signatures,
     ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
-        State::restore_trusting(rules, max_pool, blocks, pending, now, &[])
+        let chain = Chain::validate_stored(blocks, &rules, now, signatures)?;
+        Ok(State::with_chain(rules, max_pool, chain, pending))
     }
 
     /// As [`State::restore`], except that a leading run of blocks with the
@@ -108,6 +111,15 @@ impl State {
         trusted: &[BlockHash],
     ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
         let chain = Chain::validate(blocks, &rules, now, trusted)?;
+        Ok(State::with_chain(rules, max_pool, chain, pending))
+    }
+
+    fn with_chain(
+        rules: Rules,
+        max_pool: usize,
+        chain: Chain,
+        pending: Vec<Transaction>,
+    ) -> (Self, Vec<(Transaction, AdmitError)>) {
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
         let state = State {
             rules,
@@ -115,7 +127,7 @@ impl State {
             pool,
             max_pool,
         };
-        Ok((state, dropped))
+        (state, dropped)
     }
 
     /// How many transfers the pool admits at most.

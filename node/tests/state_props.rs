@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use common::*;
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rule, Rules, Timestamp, Transaction};
-use node::chain::{Ledger, LedgerError};
+use node::chain::{Ledger, LedgerError, Signatures};
 use node::pool::AdmitError;
 use node::state::State;
 use proptest::collection::vec;
@@ -289,7 +289,7 @@ proptest! {
         // What a node stores (blocks and pool) restores the same state.
         let pending = pool_of(&state);
         let (restored, dropped) =
-            State::restore(rules, POOL_CAP, blocks, pending.clone(), now()).map_err(invalid)?;
+            State::restore(rules, POOL_CAP, blocks, pending.clone(), now(), Signatures::Verify).map_err(invalid)?;
         prop_assert!(dropped.is_empty(), "restore dropped {:?}", dropped);
         prop_assert_eq!(pool_of(&restored), pending);
         prop_assert_eq!(restored.chain().ledger(), state.chain().ledger());

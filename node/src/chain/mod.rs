@@ -54,4 +54,4 @@ pub use rules::{
     check_timestamp, Rule, Rules, ValidationError,
 };
 pub use transaction::{Sender, Transaction, REWARD_SENDER};
-pub use valid_chain::{check_all_signatures, Chain};
+pub use valid_chain::{check_all_signatures, Chain, Signatures};

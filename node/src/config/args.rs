@@ -45,6 +45,10 @@ pub struct Args {
     /// Make a new key when node.key is missing next to a chain with mined blocks.
     #[arg(long)]
     pub new_key: bool,
+    /// Verify every stored signature again at start (slow on a long chain);
+    /// by default hashes, links, proofs and balances are checked.
+    #[arg(long)]
+    pub reverify: bool,
 }
 
 /// A flag that sets one key from its text, checked like the key's environment variable.
