@@ -91,3 +91,18 @@ fn a_chain_of_zeros_within_the_size_cap_does_not_exhaust_a_memory_limited_node()
         "the drop is logged"
     );
 }
+
+#[test]
+fn a_node_started_with_a_peer_flag_starts_and_keeps_the_peer() {
+    // Start-up stores the configured peers before serving; that write once
+    // blocked an async worker and aborted the start.
+    let peer = TestNode::start();
+    let addr = peer.url.trim_start_matches("http://").to_owned();
+    let node = TestNode::start_with(NodeOptions {
+        args: vec!["--peer".into(), peer.url.clone()],
+        ..NodeOptions::default()
+    });
+    let (status, nodes) = node.get("/nodes");
+    assert_eq!(status, 200);
+    assert_eq!(nodes["nodes"], json!([addr]), "{nodes}");
+}

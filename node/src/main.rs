@@ -40,18 +40,20 @@ fn run(args: Args) -> anyhow::Result<()> {
         new_key: args.new_key,
         reverify: args.reverify,
     };
+    let listener = server::listen(&config)?;
+    // With port 0 the system chose one: the node must know it to recognize itself as a peer.
+    let mut config = config;
+    if let Some(bound) = server::local_addr(&listener) {
+        config.node.port = bound.port();
+    }
+    let summary = config.summary();
+    // Opened before the async runtime runs: start-up waits for the store's
+    // first writes, which must not block an async worker.
+    let node = server::open_with(config, start_over)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = server::listen(&config)?;
-        // With port 0 the system chose one: the node must know it to recognize itself as a peer.
-        let mut config = config;
-        if let Some(bound) = server::local_addr(&listener) {
-            config.node.port = bound.port();
-        }
-        let summary = config.summary();
-        let node = server::open_with(config, start_over)?;
         tracing::info!("settings:\n{summary}");
         match open_files {
             Ok(limit) => tracing::info!(
