@@ -19,6 +19,28 @@ use super::{blocking, Node, NodeError};
 pub const RELAY_BATCH: usize = 256;
 /// How long the relay waits for more transfers before sending a batch.
 const RELAY_WINDOW: Duration = Duration::from_millis(25);
+/// How long before a relay that a peer did not take is tried again.
+const RELAY_RETRY: Duration = Duration::from_secs(1);
+/// How many times a relay to one peer is tried before it is left to sync
+/// (the transfer stays in our pool and goes into a block).
+const RELAY_ATTEMPTS: u32 = 30;
+
+/// A transfer waiting to be relayed.
+#[derive(Clone)]
+pub(super) struct Relayed {
+    transaction: Transaction,
+    /// The peer it came from, which never gets it back.
+    origin: Option<PeerAddr>,
+    /// After a failed attempt: the one peer still to be told.
+    only_to: Option<PeerAddr>,
+    attempts: u32,
+}
+
+impl Relayed {
+    fn goes_to(&self, peer: &PeerAddr) -> bool {
+        self.origin.as_ref() != Some(peer) && self.only_to.as_ref().is_none_or(|p| p == peer)
+    }
+}
 
 /// What became of an announced block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +70,7 @@ pub(super) struct Background {
     /// Wakes the syncer before its interval: an announcement did not link.
     pub(super) sync_wanted: Notify,
     /// Transfers to relay, with the peer each came from.
-    pub(super) relay: std::sync::Mutex<Vec<(Transaction, Option<PeerAddr>)>>,
+    pub(super) relay: std::sync::Mutex<Vec<Relayed>>,
     /// Wakes the relay task.
     pub(super) relay_ready: Notify,
 }
@@ -245,8 +267,28 @@ impl Node {
             .relay
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((transaction, origin));
+            .push(Relayed {
+                transaction,
+                origin,
+                only_to: None,
+                attempts: 0,
+            });
         self.inner.background.relay_ready.notify_one();
+    }
+
+    /// Queues transfers a peer did not take to be tried again after [`RELAY_RETRY`].
+    fn retry_relay(&self, failed: Vec<Relayed>) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RELAY_RETRY).await;
+            node.inner
+                .background
+                .relay
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(failed);
+            node.inner.background.relay_ready.notify_one();
+        });
     }
 
     async fn relay_loop(self) {
@@ -255,7 +297,7 @@ impl Node {
             // Let a burst gather into one batch.
             tokio::time::sleep(RELAY_WINDOW).await;
             loop {
-                let batch: Vec<(Transaction, Option<PeerAddr>)> = {
+                let batch: Vec<Relayed> = {
                     let mut queue = self
                         .inner
                         .background
@@ -273,21 +315,20 @@ impl Node {
         }
     }
 
-    /// Sends one batch to every peer, each without the transfers that came from it.
-    async fn send_batch(&self, batch: &[(Transaction, Option<PeerAddr>)]) {
+    /// Sends one batch to every peer, each without the transfers that came
+    /// from it; what a peer did not take (no answer, or a 5xx) is tried again.
+    async fn send_batch(&self, batch: &[Relayed]) {
         let origin = self.public_url();
         let timeout = self.inner.config.peers.timeout;
         let sends = self.peers().into_iter().map(|peer| {
-            let transactions: Vec<&Transaction> = batch
-                .iter()
-                .filter(|(_, from)| from.as_ref() != Some(&peer))
-                .map(|(t, _)| t)
-                .collect();
+            let entries: Vec<&Relayed> = batch.iter().filter(|r| r.goes_to(&peer)).collect();
             let origin = origin.clone();
             async move {
-                if transactions.is_empty() {
+                if entries.is_empty() {
                     return;
                 }
+                let transactions: Vec<&Transaction> =
+                    entries.iter().map(|r| &r.transaction).collect();
                 let body = serde_json::to_vec(&json!({ "transactions": transactions }))
                     .expect("transactions serialize to JSON");
                 let result = net::post(
@@ -299,8 +340,21 @@ impl Node {
                     timeout,
                 )
                 .await;
-                if let Err(error) = result {
-                    tracing::debug!(%peer, %error, "relay failed");
+                let taken = matches!(result, Ok((status, _)) if status < 500);
+                if !taken {
+                    tracing::debug!(%peer, ?result, "relay not taken; trying again");
+                    let again: Vec<Relayed> = entries
+                        .into_iter()
+                        .filter(|r| r.attempts + 1 < RELAY_ATTEMPTS)
+                        .map(|r| Relayed {
+                            only_to: Some(peer.clone()),
+                            attempts: r.attempts + 1,
+                            ..r.clone()
+                        })
+                        .collect();
+                    if !again.is_empty() {
+                        self.retry_relay(again);
+                    }
                 }
             }
         });
