@@ -3,6 +3,7 @@
 mod body;
 mod error;
 mod handlers;
+pub mod openapi;
 
 use std::time::Instant;
 
@@ -13,6 +14,35 @@ pub use body::BodyLimits;
 pub use error::ApiError;
 
 use crate::service::Node;
+
+/// One method on one path that the route table serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServedRoute {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: &'static str,
+    /// The path as actix matches it (`{name}` for a path parameter).
+    pub path: &'static str,
+    /// The first path of its declaration: the same as `path`, or the route `path` is an alias of.
+    pub canonical: &'static str,
+}
+
+/// The route table being applied: registered on an app (serving), or only listed.
+pub struct Routes<'a> {
+    cfg: Option<&'a mut web::ServiceConfig>,
+    served: Vec<ServedRoute>,
+}
+
+/// Every method and path [`configure`] serves through the route table, in
+/// declaration order. `/docs` (Swagger UI and its assets) is served beside
+/// the table and is not part of the API description.
+pub fn routes() -> Vec<ServedRoute> {
+    let mut routes = Routes {
+        cfg: None,
+        served: Vec::new(),
+    };
+    declare(&mut routes);
+    routes.served
+}
 
 /// Declares every route of PROTOCOL §6, the aliases other seeds use, and the
 /// JSON answers for unknown routes, wrong methods and bad request bodies.
@@ -27,28 +57,11 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::bad_request(format!("bad query string: {e}")).into()
             }));
-        get(cfg, &["/chain", "/blockchain"], handlers::chain);
-        get(cfg, &["/transactions"], handlers::transactions);
-        post(cfg, &["/transactions/new"], handlers::new_transaction);
-        get(cfg, &["/mine"], handlers::mine);
-        get(cfg, &["/nodes"], handlers::nodes);
-        post(
-            cfg,
-            &["/nodes/register", "/nodes/add_nodes"],
-            handlers::register,
-        );
-        get(cfg, &["/nodes/resolve", "/nodes/sync"], handlers::resolve);
-        route(
-            cfg,
-            &["/nodes/{peer}"],
-            web::delete,
-            "DELETE",
-            handlers::forget,
-        );
-        get(cfg, &["/secret"], handlers::secret);
-        get(cfg, &["/balance"], handlers::balance);
-        get(cfg, &["/wallet"], handlers::wallet);
-        get(cfg, &["/health"], handlers::health);
+        declare(&mut Routes {
+            cfg: Some(&mut *cfg),
+            served: Vec::new(),
+        });
+        openapi::serve_docs(cfg);
         cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
             Err::<HttpResponse, _>(ApiError::NotFound(format!(
                 "no such endpoint: {}",
@@ -58,7 +71,36 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-fn get<F, Args>(cfg: &mut web::ServiceConfig, paths: &[&str], handler: F)
+/// The route table: each line serves a handler on a path and its aliases.
+/// A route added here must be described (a `#[utoipa::path]` on its handler,
+/// listed in `openapi.rs`): a test compares this table with `/openapi.json`.
+fn declare(cfg: &mut Routes<'_>) {
+    get(cfg, &["/chain", "/blockchain"], handlers::chain);
+    get(cfg, &["/transactions"], handlers::transactions);
+    post(cfg, &["/transactions/new"], handlers::new_transaction);
+    get(cfg, &["/mine"], handlers::mine);
+    get(cfg, &["/nodes"], handlers::nodes);
+    post(
+        cfg,
+        &["/nodes/register", "/nodes/add_nodes"],
+        handlers::register,
+    );
+    get(cfg, &["/nodes/resolve", "/nodes/sync"], handlers::resolve);
+    route(
+        cfg,
+        &["/nodes/{peer}"],
+        web::delete,
+        "DELETE",
+        handlers::forget,
+    );
+    get(cfg, &["/secret"], handlers::secret);
+    get(cfg, &["/balance"], handlers::balance);
+    get(cfg, &["/wallet"], handlers::wallet);
+    get(cfg, &["/health"], handlers::health);
+    get(cfg, &["/openapi.json"], openapi::openapi_json);
+}
+
+fn get<F, Args>(cfg: &mut Routes<'_>, paths: &[&'static str], handler: F)
 where
     F: actix_web::Handler<Args> + Clone,
     Args: actix_web::FromRequest + 'static,
@@ -67,7 +109,7 @@ where
     route(cfg, paths, web::get, "GET", handler);
 }
 
-fn post<F, Args>(cfg: &mut web::ServiceConfig, paths: &[&str], handler: F)
+fn post<F, Args>(cfg: &mut Routes<'_>, paths: &[&'static str], handler: F)
 where
     F: actix_web::Handler<Args> + Clone,
     Args: actix_web::FromRequest + 'static,
@@ -78,8 +120,8 @@ where
 
 /// Serves `handler` for `method` on each path; any other method gets a JSON 405.
 fn route<F, Args>(
-    cfg: &mut web::ServiceConfig,
-    paths: &[&str],
+    routes: &mut Routes<'_>,
+    paths: &[&'static str],
     method: fn() -> actix_web::Route,
     allowed: &'static str,
     handler: F,
@@ -89,11 +131,18 @@ fn route<F, Args>(
     F::Output: actix_web::Responder + 'static,
 {
     for path in paths {
-        cfg.service(
-            web::resource(*path)
-                .route(method().to(handler.clone()))
-                .default_service(web::to(move || wrong_method(allowed))),
-        );
+        routes.served.push(ServedRoute {
+            method: allowed,
+            path,
+            canonical: paths[0],
+        });
+        if let Some(cfg) = routes.cfg.as_deref_mut() {
+            cfg.service(
+                web::resource(*path)
+                    .route(method().to(handler.clone()))
+                    .default_service(web::to(move || wrong_method(allowed))),
+            );
+        }
     }
 }
 
