@@ -3,6 +3,7 @@ pub mod api;
 pub mod chain;
 pub mod config;
 pub mod consensus;
+pub mod metrics;
 pub mod miner;
 pub mod net;
 pub mod pool;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use wallet::{Address, Amount, Nonce, Signature};
+use wallet::{Address, Amount, Nonce, Signature, WalletError};
 
 use super::body::JsonObject;
 use super::is_loopback;
@@ -15,6 +15,7 @@ use super::openapi::{
 use super::ApiError;
 use crate::chain::{FormError, Sender, Transaction};
 use crate::net::{PeerAddr, NODE_ID_HEADER};
+use crate::pool::AdmitError;
 use crate::service::{Node, NodeError};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -83,8 +84,20 @@ pub async fn transactions(node: web::Data<Node>) -> HttpResponse {
     )
 )]
 pub async fn new_transaction(node: web::Data<Node>, body: JsonObject) -> Result<HttpResponse> {
-    let transaction = parse_transfer(&body.0)?;
-    let index = node.submit(transaction).await?;
+    let admitted = match parse_transfer(&body.0) {
+        Ok(transaction) => node.submit(transaction).await.map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    let index = match admitted {
+        Ok(index) => {
+            node.metrics().transfer_admitted();
+            index
+        }
+        Err(error) => {
+            node.metrics().transfer_refused(refusal_reason(&error));
+            return Err(error);
+        }
+    };
     Ok(HttpResponse::Created().json(json!({
         "message": format!("Transaction will be added to Block {index}")
     })))
@@ -339,6 +352,39 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
         "pending": pending,
         "peers": node.peers().len(),
     }))
+}
+
+/// `GET /metrics`: this node's metrics for Prometheus.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Metrics in the OpenMetrics text format, for Prometheus",
+    responses(
+        (status = 200, description = "Every metric (see the README)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    )
+)]
+pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
+    let text = node.metrics().render(node.metrics_snapshot());
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(text)
+}
+
+/// The `reason` label of a refused transfer.
+fn refusal_reason(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Node(NodeError::Signature(WalletError::MalformedSignature { .. })) => "malformed",
+        ApiError::Node(NodeError::Signature(_)) => "bad_signature",
+        ApiError::Node(NodeError::Admit(admit)) => match admit {
+            AdmitError::Reward => "reward",
+            AdmitError::ReplayInChain | AdmitError::ReplayInPool => "replay",
+            AdmitError::InsufficientBalance { .. } => "insufficient_balance",
+            AdmitError::Full { .. } => "pool_full",
+        },
+        ApiError::Node(_) => "node_error",
+        _ => "malformed",
+    }
 }
 
 /// Reads a submitted transfer: the seed's four fields plus an optional nonce,

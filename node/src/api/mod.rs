@@ -4,14 +4,18 @@ mod body;
 mod error;
 mod handlers;
 pub mod openapi;
+mod request_id;
 
 use std::time::Instant;
 
 use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
+use tracing::Instrument as _;
 
 pub use body::BodyLimits;
 pub use error::ApiError;
+pub use request_id::REQUEST_ID_HEADER;
 
 use crate::service::Node;
 
@@ -97,6 +101,7 @@ fn declare(cfg: &mut Routes<'_>) {
     get(cfg, &["/balance"], handlers::balance);
     get(cfg, &["/wallet"], handlers::wallet);
     get(cfg, &["/health"], handlers::health);
+    get(cfg, &["/metrics"], handlers::metrics);
     get(cfg, &["/openapi.json"], openapi::openapi_json);
 }
 
@@ -160,7 +165,10 @@ pub fn is_loopback(req: &HttpRequest) -> bool {
         .is_some_and(|addr| addr.ip().to_canonical().is_loopback())
 }
 
-/// Logs one line per request: method, path (never the query or body), status and time.
+/// Logs one line per request: method, path (never the query or body),
+/// status, time and request id; counts it in the node's metrics by route
+/// pattern; and echoes the request id in `X-Request-Id`. Everything the
+/// handler logs is inside a `request` span carrying the id.
 pub fn log_request<S, B>(
     req: ServiceRequest,
     srv: &S,
@@ -176,21 +184,40 @@ where
     let method = req.method().clone();
     let path = req.path().to_owned();
     let peer = req.peer_addr();
-    let response = srv.call(req);
+    let id = request_id::of(req.headers());
+    let node = req.app_data::<web::Data<Node>>().cloned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let response = span.in_scope(|| srv.call(req));
     async move {
-        let response = response.await;
-        let status = match &response {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => e.as_response_error().status_code().as_u16(),
+        let mut response = response.await;
+        let (status, route) = match &mut response {
+            Ok(r) => {
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    r.headers_mut().insert(
+                        HeaderName::from_static(request_id::REQUEST_ID_HEADER),
+                        value,
+                    );
+                }
+                let route = r.request().match_pattern();
+                (r.status().as_u16(), route)
+            }
+            Err(e) => (e.as_response_error().status_code().as_u16(), None),
         };
+        let took = started.elapsed();
+        if let Some(node) = node {
+            let route = route.as_deref().unwrap_or("unmatched");
+            node.metrics().request(route, method.as_str(), status, took);
+        }
         tracing::info!(
             %method,
             %path,
             status,
-            ms = started.elapsed().as_millis() as u64,
+            ms = took.as_millis() as u64,
             peer = ?peer,
+            request_id = %id,
             "request"
         );
         response
     }
+    .instrument(span)
 }

@@ -34,6 +34,7 @@ use super::handlers;
         handlers::balance,
         handlers::wallet,
         handlers::health,
+        handlers::metrics,
         openapi_json,
     )
 )]

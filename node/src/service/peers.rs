@@ -70,6 +70,11 @@ impl Node {
             )
         })
         .await?;
+        for report in &choice.reports {
+            if report.result.is_bad_answer() {
+                self.metrics().peer_chain_refused(refusal(report.result));
+            }
+        }
         self.update_standing(&choice.reports).await?;
         let mut resolution = Resolution {
             replaced: false,
@@ -86,6 +91,7 @@ impl Node {
             return Ok(resolution);
         };
         resolution.replaced = true;
+        self.metrics().blocks_adopted(adopted.blocks.len());
         resolution.returned = adopted.returned;
         resolution.dropped = adopted
             .dropped
@@ -165,5 +171,14 @@ impl Node {
             );
         }
         Ok(Some(adopted))
+    }
+}
+
+/// The metrics label of a refused peer chain.
+fn refusal(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Invalid => "invalid",
+        Outcome::TooLarge => "too_large",
+        _ => "malformed",
     }
 }

@@ -50,7 +50,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -64,7 +64,7 @@ pub use error::StoreError;
 pub use keyfile::{load_or_create_wallet, KEY_FILE};
 pub use load::Loaded;
 pub use schema::{NetworkId, FORMAT_VERSION};
-pub use writer::Op;
+pub use writer::{CommitObserver, Op};
 
 /// The database file's name inside the data directory.
 pub const STORE_FILE: &str = "chain.redb";
@@ -82,6 +82,7 @@ struct Inner {
     path: Arc<Path>,
     queue: Option<mpsc::Sender<Request>>,
     commits: Arc<AtomicU64>,
+    observer: Arc<OnceLock<CommitObserver>>,
     writer: Option<JoinHandle<()>>,
     // Declared after `writer`, and so released after the database is closed.
     _lock: File,
@@ -179,6 +180,7 @@ impl Store {
                 path,
                 queue: Some(started.queue),
                 commits: started.commits,
+                observer: started.observer,
                 writer: Some(started.thread),
                 _lock: lock,
             }),
@@ -234,6 +236,12 @@ impl Store {
     /// How many redb write transactions the writer has committed since open.
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Has `observer` told of every later commit (the node's metrics);
+    /// false if one was already set, which is kept.
+    pub fn observe_commits(&self, observer: CommitObserver) -> bool {
+        self.inner.observer.set(observer).is_ok()
     }
 
     /// The path of the database file.

@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Table};
 use tokio::sync::oneshot;
@@ -47,8 +48,12 @@ pub(super) struct Request {
 pub(super) struct Started {
     pub(super) queue: mpsc::Sender<Request>,
     pub(super) commits: Arc<AtomicU64>,
+    pub(super) observer: Arc<OnceLock<CommitObserver>>,
     pub(super) thread: JoinHandle<()>,
 }
+
+/// Told of each commit: how many requests it grouped, and how long it took.
+pub type CommitObserver = Box<dyn Fn(usize, Duration) + Send + Sync>;
 
 /// Starts the writer thread on `db`, whose chain has `tip` blocks and whose
 /// next pool entry gets arrival number `next_seq`.
@@ -66,9 +71,11 @@ pub(super) fn spawn(
         db,
         path: path.clone(),
         commits: Arc::new(AtomicU64::new(0)),
+        observer: Arc::new(OnceLock::new()),
         failed: None,
     };
     let commits = writer.commits.clone();
+    let observer = writer.observer.clone();
     let (queue, requests) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("store-writer".to_owned())
@@ -77,6 +84,7 @@ pub(super) fn spawn(
     Ok(Started {
         queue,
         commits,
+        observer,
         thread,
     })
 }
@@ -92,6 +100,7 @@ struct Writer {
     /// The address numbering, as stored.
     encoder: codec::Encoder,
     commits: Arc<AtomicU64>,
+    observer: Arc<OnceLock<CommitObserver>>,
     /// Set when a commit failed: no more writes.
     failed: Option<String>,
 }
@@ -187,9 +196,13 @@ impl Writer {
         let outcome = if accepted.iter().all(|ops| ops.is_empty()) {
             Ok(())
         } else {
+            let started = Instant::now();
             match self.write(&accepted) {
                 Ok(()) => {
                     self.commits.fetch_add(1, Ordering::Relaxed);
+                    if let Some(observe) = self.observer.get() {
+                        observe(accepted.len(), started.elapsed());
+                    }
                     Ok(())
                 }
                 Err(e) => {
