@@ -36,6 +36,9 @@ pub struct Args {
     /// Proof-of-work threads, 0 for one per core (node.miner_threads).
     #[arg(long, value_name = "N")]
     pub miner_threads: Option<String>,
+    /// Log lines as "text" or "json" (node.log_format).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// A flag that sets one key from its text, checked like the key's environment variable.
@@ -72,5 +75,10 @@ pub(super) const KEY_FLAGS: &[KeyFlag] = &[
         flag: "--miner-threads",
         key: Key::named("node.miner_threads"),
         value: |args| args.miner_threads.as_deref(),
+    },
+    KeyFlag {
+        flag: "--log-format",
+        key: Key::named("node.log_format"),
+        value: |args| args.log_format.as_deref(),
     },
 ];
