@@ -34,6 +34,7 @@ pub mod config;
 pub mod connections;
 pub mod consensus;
 pub mod logging;
+pub mod metrics;
 pub mod miner;
 pub mod net;
 pub mod pool;

@@ -8,6 +8,7 @@
 //! the queue is full, drops the line and counts it. The first line that is
 //! written again is preceded by one saying how many were dropped.
 
+use crate::config::LogFormat;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -189,23 +190,26 @@ fn report_dropped(out: &mut impl Write, counters: &Counters) {
 /// Installs the global tracing subscriber (filter from `RUST_LOG`, default
 /// `info`) writing to stderr through a [`LogQueue`]. Keep the guard until the
 /// process ends.
-pub fn init() -> io::Result<LogGuard> {
+pub fn init(format: LogFormat) -> io::Result<LogGuard> {
     use std::io::IsTerminal as _;
     let queue = LogQueue::spawn(io::stderr(), QUEUE_LINES)?;
     // A second init keeps the first counters; the subscriber below then fails
     // to install, which tracing reports by returning an error we ignore.
     let _ = INSTALLED.set(queue.counters.clone());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(queue.clone())
-        .with_ansi(io::stderr().is_terminal())
         // Its internal errors are printed with eprintln!, which panics on a
         // stderr that cannot be written; our writer never fails anyway.
-        .log_internal_errors(false)
-        .try_init();
+        .log_internal_errors(false);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).try_init(),
+        // One JSON object a line, with the request span (and its id).
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
     Ok(LogGuard { queue })
 }
 

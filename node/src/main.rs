@@ -9,14 +9,22 @@ use node::{logging, server};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let log = logging::init();
+    // The settings come first: they say how to log. A bad one is the only line on stderr.
+    let config = match Config::load_from_process(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "sigchain-node: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let log = logging::init(config.node.log_format);
     if let Err(e) = &log {
         let _ = writeln!(
             std::io::stderr(),
             "sigchain-node: running without a log: {e}"
         );
     }
-    let result = run(args);
+    let result = run(&args, config);
     // The queued log lines first, so the error below is the last line.
     drop(log);
     // Writes to stderr and stdout here ignore failures: println! and
@@ -30,8 +38,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::load_from_process(&args)?;
+fn run(args: &Args, config: Config) -> anyhow::Result<()> {
     // Raised before anything is opened; logged once the node has started, so
     // a refusal to start stays the only line on stderr.
     let open_files = node::connections::raise_open_file_limit();

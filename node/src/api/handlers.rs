@@ -3,26 +3,48 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use wallet::{Address, Amount, Nonce, Signature};
+use wallet::{Address, Amount, Nonce, Signature, WalletError};
 
 use super::body::JsonObject;
 use super::is_loopback;
+#[allow(unused_imports)] // used only in the `#[utoipa::path]` annotations
+use super::openapi::{
+    BalanceBody, ChainBody, ErrorBody, HealthBody, MessageBody, MinedBody, NewTransfer, NodesBody,
+    PeersChanged, PendingBody, RegisterRequest, ResolveBody, SecretBody,
+};
 use super::ApiError;
 use crate::chain::{FormError, Sender, Transaction};
 use crate::net::{PeerAddr, NODE_ID_HEADER};
+use crate::pool::AdmitError;
 use crate::service::{Node, NodeError, MAX_PAGE_BLOCKS};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// `?from=N&limit=M` of `GET /chain`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct ChainQuery {
+    /// The first block to send, 1-based (1 is genesis).
+    #[param(minimum = 1)]
     from: Option<u64>,
+    /// The most blocks to send (at most 1000).
+    #[param(minimum = 1)]
     limit: Option<u64>,
 }
 
 /// `GET /chain`: the whole chain, or with `?from=N&limit=M` (1-based) at
 /// most M blocks from block N, with the whole chain's `length`.
+#[utoipa::path(
+    get,
+    path = "/chain",
+    tag = "chain",
+    summary = "The whole chain, or a page of it",
+    params(ChainQuery),
+    responses(
+        (status = 200, description = "The blocks asked for (every block without a query), genesis first, and the whole chain's length", body = ChainBody),
+        (status = 400, description = "from or limit is 0 or not a whole number", body = ErrorBody),
+        (status = 508, description = "The request came from this node itself (its x-sigchain-node header)", body = ErrorBody)
+    )
+)]
 pub async fn chain(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -58,6 +80,15 @@ pub async fn chain(
 }
 
 /// `GET /transactions`: the pending pool, oldest first.
+#[utoipa::path(
+    get,
+    path = "/transactions",
+    tag = "transactions",
+    summary = "The pending pool",
+    responses(
+        (status = 200, description = "The pending transfers, oldest first", body = PendingBody)
+    )
+)]
 pub async fn transactions(node: web::Data<Node>) -> HttpResponse {
     let body = node.with_state(|state| {
         let pool: Vec<&Transaction> = state.pool().iter().collect();
@@ -67,15 +98,53 @@ pub async fn transactions(node: web::Data<Node>) -> HttpResponse {
 }
 
 /// `POST /transactions/new`: admits a signed transfer.
+#[utoipa::path(
+    post,
+    path = "/transactions/new",
+    tag = "transactions",
+    summary = "Submit a signed transfer",
+    request_body(content = NewTransfer, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Admitted and stored", body = MessageBody),
+        (status = 400, description = "The body is not a JSON object, or a field is not valid", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is over node.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "The signature is not the sender's", body = ErrorBody),
+        (status = 409, description = "Refused: a replay, or the sender cannot pay", body = ErrorBody),
+        (status = 503, description = "The pool is full, or the node is stopping", body = ErrorBody)
+    )
+)]
 pub async fn new_transaction(node: web::Data<Node>, body: JsonObject) -> Result<HttpResponse> {
-    let transaction = parse_transfer(&body.0)?;
-    let index = node.submit(transaction).await?;
+    let admitted = match parse_transfer(&body.0) {
+        Ok(transaction) => node.submit(transaction).await.map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    let index = match admitted {
+        Ok(index) => {
+            node.metrics().transfer_admitted();
+            index
+        }
+        Err(error) => {
+            node.metrics().transfer_refused(refusal_reason(&error));
+            return Err(error);
+        }
+    };
     Ok(HttpResponse::Created().json(json!({
         "message": format!("Transaction will be added to Block {index}")
     })))
 }
 
 /// `GET /mine`: mines one block paying the reward to this node.
+#[utoipa::path(
+    get,
+    path = "/mine",
+    tag = "chain",
+    summary = "Mine one block",
+    responses(
+        (status = 200, description = "The new block, stored", body = MinedBody),
+        (status = 503, description = "The node is stopping", body = ErrorBody)
+    )
+)]
 pub async fn mine(node: web::Data<Node>) -> Result<HttpResponse> {
     let block = node.mine().await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -88,6 +157,15 @@ pub async fn mine(node: web::Data<Node>) -> Result<HttpResponse> {
 }
 
 /// `GET /nodes`: the registered peers.
+#[utoipa::path(
+    get,
+    path = "/nodes",
+    tag = "peers",
+    summary = "The registered peers",
+    responses(
+        (status = 200, description = "The peers", body = NodesBody)
+    )
+)]
 pub async fn nodes(node: web::Data<Node>) -> HttpResponse {
     let standings = node.peer_standings();
     let peers: Vec<Value> = standings
@@ -100,6 +178,20 @@ pub async fn nodes(node: web::Data<Node>) -> HttpResponse {
 
 /// `POST /nodes/register`: adds peers, all or none (only loopback callers
 /// when `peers.open_registration` is false).
+#[utoipa::path(
+    post,
+    path = "/nodes/register",
+    tag = "peers",
+    summary = "Register peers",
+    request_body(content = RegisterRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added; every registered peer", body = PeersChanged),
+        (status = 400, description = "The body is not a JSON object, or a field is not valid", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is over node.max_body_bytes", body = ErrorBody),
+        (status = 403, description = "Registration is closed to callers on other machines", body = ErrorBody)
+    )
+)]
 pub async fn register(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -141,6 +233,19 @@ pub async fn register(
 }
 
 /// `DELETE /nodes/{host:port}`: forgets a peer, for loopback callers only.
+#[utoipa::path(
+    delete,
+    path = "/nodes/{peer}",
+    tag = "peers",
+    summary = "Forget a peer (loopback callers only)",
+    params(("peer" = String, Path, description = "The peer as host:port")),
+    responses(
+        (status = 200, description = "Removed; every registered peer", body = PeersChanged),
+        (status = 400, description = "Not a peer address", body = ErrorBody),
+        (status = 403, description = "The caller is not on this machine", body = ErrorBody),
+        (status = 404, description = "Not a registered peer", body = ErrorBody)
+    )
+)]
 pub async fn forget(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -161,6 +266,15 @@ pub async fn forget(
 
 /// `GET /nodes/resolve`: consensus with every peer. The per-peer report
 /// goes to loopback callers only: to anyone else it would be a port scanner.
+#[utoipa::path(
+    get,
+    path = "/nodes/resolve",
+    tag = "peers",
+    summary = "Consensus with every peer",
+    responses(
+        (status = 200, description = "Which chain won, and what became of the pending transfers", body = ResolveBody)
+    )
+)]
 pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let resolution = node.resolve().await?;
     let chain = node.with_state(|state| json!(state.chain().blocks()));
@@ -178,6 +292,16 @@ pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResp
 }
 
 /// `GET /secret`: the node's secret, for loopback callers only.
+#[utoipa::path(
+    get,
+    path = "/secret",
+    tag = "wallet",
+    summary = "The node's secret key (loopback callers only)",
+    responses(
+        (status = 200, description = "The secret", body = SecretBody),
+        (status = 403, description = "The caller is not on this machine", body = ErrorBody)
+    )
+)]
 pub async fn secret(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     if !is_loopback(&req) {
         return Err(ApiError::Forbidden(
@@ -196,6 +320,17 @@ pub struct BalanceQuery {
 }
 
 /// `GET /balance?address=...`: a balance in the chain and what is pending out.
+#[utoipa::path(
+    get,
+    path = "/balance",
+    tag = "wallet",
+    summary = "A balance",
+    params(("address" = String, Query, description = "The address whose balance to give")),
+    responses(
+        (status = 200, description = "The balance in the chain and what is pending out", body = BalanceBody),
+        (status = 400, description = "The address is missing or not valid", body = ErrorBody)
+    )
+)]
 pub async fn balance(
     node: web::Data<Node>,
     query: web::Query<BalanceQuery>,
@@ -210,6 +345,15 @@ pub async fn balance(
 }
 
 /// `GET /wallet`: this node's address and balance.
+#[utoipa::path(
+    get,
+    path = "/wallet",
+    tag = "wallet",
+    summary = "This node's address and balance",
+    responses(
+        (status = 200, description = "The node's balance", body = BalanceBody)
+    )
+)]
 pub async fn wallet(node: web::Data<Node>) -> HttpResponse {
     HttpResponse::Ok().json(balance_body(&node, node.address()))
 }
@@ -226,6 +370,15 @@ fn balance_body(node: &Node, address: &Address) -> Value {
 
 /// `GET /health`: liveness and a summary; `"status": "degraded"` with the
 /// `"reason"` while the data disk refuses writes (reads are still served).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    summary = "Liveness and a summary",
+    responses(
+        (status = 200, description = "The summary", body = HealthBody)
+    )
+)]
 pub async fn health(node: web::Data<Node>) -> HttpResponse {
     let (length, pending) = node.with_state(|s| (s.chain().len(), s.pool().len()));
     let (_, tip) = node.tip();
@@ -244,6 +397,39 @@ pub async fn health(node: web::Data<Node>) -> HttpResponse {
         body["reason"] = json!(reason);
     }
     HttpResponse::Ok().json(body)
+}
+
+/// `GET /metrics`: this node's metrics for Prometheus.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Metrics in the OpenMetrics text format, for Prometheus",
+    responses(
+        (status = 200, description = "Every metric (see the README)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    )
+)]
+pub async fn metrics(node: web::Data<Node>) -> HttpResponse {
+    let text = node.metrics().render(node.metrics_snapshot());
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(text)
+}
+
+/// The `reason` label of a refused transfer.
+fn refusal_reason(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Node(NodeError::Signature(WalletError::MalformedSignature { .. })) => "malformed",
+        ApiError::Node(NodeError::Signature(_)) => "bad_signature",
+        ApiError::Node(NodeError::Admit(admit)) => match admit {
+            AdmitError::Reward => "reward",
+            AdmitError::ReplayInChain | AdmitError::ReplayInPool => "replay",
+            AdmitError::InsufficientBalance { .. } => "insufficient_balance",
+            AdmitError::Full { .. } => "pool_full",
+        },
+        ApiError::Node(_) => "node_error",
+        _ => "malformed",
+    }
 }
 
 /// Reads a submitted transfer: the seed's four fields plus an optional nonce,

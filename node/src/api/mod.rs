@@ -4,17 +4,51 @@ mod body;
 mod error;
 mod handlers;
 mod network;
+pub mod openapi;
+mod request_id;
 
 use std::time::Instant;
 
 use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::future::Either;
+use tracing::Instrument as _;
 
 pub use body::BodyLimits;
 pub use error::ApiError;
+pub use request_id::REQUEST_ID_HEADER;
 
 use crate::service::Node;
+
+/// One method on one path that the route table serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServedRoute {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: &'static str,
+    /// The path as actix matches it (`{name}` for a path parameter).
+    pub path: &'static str,
+    /// The first path of its declaration: the same as `path`, or the route `path` is an alias of.
+    pub canonical: &'static str,
+}
+
+/// The route table being applied: registered on an app (serving), or only listed.
+pub struct Routes<'a> {
+    cfg: Option<&'a mut web::ServiceConfig>,
+    served: Vec<ServedRoute>,
+}
+
+/// Every method and path [`configure`] serves through the route table, in
+/// declaration order. `/docs` (Swagger UI and its assets) is served beside
+/// the table and is not part of the API description.
+pub fn routes() -> Vec<ServedRoute> {
+    let mut routes = Routes {
+        cfg: None,
+        served: Vec::new(),
+    };
+    declare(&mut routes);
+    routes.served
+}
 
 /// Declares every route of PROTOCOL §6, the aliases other seeds use, and the
 /// JSON answers for unknown routes, wrong methods and bad request bodies.
@@ -29,32 +63,11 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::bad_request(format!("bad query string: {e}")).into()
             }));
-        get(cfg, &["/chain", "/blockchain"], handlers::chain);
-        get(cfg, &["/transactions"], handlers::transactions);
-        post(cfg, &["/transactions/new"], handlers::new_transaction);
-        get(cfg, &["/mine"], handlers::mine);
-        get(cfg, &["/nodes"], handlers::nodes);
-        post(
-            cfg,
-            &["/nodes/register", "/nodes/add_nodes"],
-            handlers::register,
-        );
-        get(cfg, &["/nodes/resolve", "/nodes/sync"], handlers::resolve);
-        route(
-            cfg,
-            &["/nodes/{peer}"],
-            web::delete,
-            "DELETE",
-            handlers::forget,
-        );
-        get(cfg, &["/secret"], handlers::secret);
-        get(cfg, &["/balance"], handlers::balance);
-        get(cfg, &["/wallet"], handlers::wallet);
-        get(cfg, &["/health"], handlers::health);
-        post(cfg, &["/add_block"], network::add_block);
-        post(cfg, &["/transactions/relay"], network::relay);
-        post(cfg, &["/register_node"], network::register_node);
-        post(cfg, &["/register_with"], network::register_with);
+        declare(&mut Routes {
+            cfg: Some(&mut *cfg),
+            served: Vec::new(),
+        });
+        openapi::serve_docs(cfg);
         cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
             Err::<HttpResponse, _>(ApiError::NotFound(format!(
                 "no such endpoint: {}",
@@ -64,7 +77,41 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-fn get<F, Args>(cfg: &mut web::ServiceConfig, paths: &[&str], handler: F)
+/// The route table: each line serves a handler on a path and its aliases.
+/// A route added here must be described (a `#[utoipa::path]` on its handler,
+/// listed in `openapi.rs`): a test compares this table with `/openapi.json`.
+fn declare(cfg: &mut Routes<'_>) {
+    get(cfg, &["/chain", "/blockchain"], handlers::chain);
+    get(cfg, &["/transactions"], handlers::transactions);
+    post(cfg, &["/transactions/new"], handlers::new_transaction);
+    get(cfg, &["/mine"], handlers::mine);
+    get(cfg, &["/nodes"], handlers::nodes);
+    post(
+        cfg,
+        &["/nodes/register", "/nodes/add_nodes"],
+        handlers::register,
+    );
+    get(cfg, &["/nodes/resolve", "/nodes/sync"], handlers::resolve);
+    route(
+        cfg,
+        &["/nodes/{peer}"],
+        web::delete,
+        "DELETE",
+        handlers::forget,
+    );
+    get(cfg, &["/secret"], handlers::secret);
+    get(cfg, &["/balance"], handlers::balance);
+    get(cfg, &["/wallet"], handlers::wallet);
+    get(cfg, &["/health"], handlers::health);
+    get(cfg, &["/metrics"], handlers::metrics);
+    get(cfg, &["/openapi.json"], openapi::openapi_json);
+    post(cfg, &["/add_block"], network::add_block);
+    post(cfg, &["/transactions/relay"], network::relay);
+    post(cfg, &["/register_node"], network::register_node);
+    post(cfg, &["/register_with"], network::register_with);
+}
+
+fn get<F, Args>(cfg: &mut Routes<'_>, paths: &[&'static str], handler: F)
 where
     F: actix_web::Handler<Args> + Clone,
     Args: actix_web::FromRequest + 'static,
@@ -73,7 +120,7 @@ where
     route(cfg, paths, web::get, "GET", handler);
 }
 
-fn post<F, Args>(cfg: &mut web::ServiceConfig, paths: &[&str], handler: F)
+fn post<F, Args>(cfg: &mut Routes<'_>, paths: &[&'static str], handler: F)
 where
     F: actix_web::Handler<Args> + Clone,
     Args: actix_web::FromRequest + 'static,
@@ -84,8 +131,8 @@ where
 
 /// Serves `handler` for `method` on each path; any other method gets a JSON 405.
 fn route<F, Args>(
-    cfg: &mut web::ServiceConfig,
-    paths: &[&str],
+    routes: &mut Routes<'_>,
+    paths: &[&'static str],
     method: fn() -> actix_web::Route,
     allowed: &'static str,
     handler: F,
@@ -95,11 +142,18 @@ fn route<F, Args>(
     F::Output: actix_web::Responder + 'static,
 {
     for path in paths {
-        cfg.service(
-            web::resource(*path)
-                .route(method().to(handler.clone()))
-                .default_service(web::to(move || wrong_method(allowed))),
-        );
+        routes.served.push(ServedRoute {
+            method: allowed,
+            path,
+            canonical: paths[0],
+        });
+        if let Some(cfg) = routes.cfg.as_deref_mut() {
+            cfg.service(
+                web::resource(*path)
+                    .route(method().to(handler.clone()))
+                    .default_service(web::to(move || wrong_method(allowed))),
+            );
+        }
     }
 }
 
@@ -166,8 +220,10 @@ where
     }
 }
 
-/// Logs one line per request: method, path (never the query or body; cut
-/// after [`MAX_LOGGED_PATH`] bytes), status and time.
+/// Logs one line per request: method, path (never the query or body),
+/// status, time and request id; counts it in the node's metrics by route
+/// pattern; and echoes the request id in `X-Request-Id`. Everything the
+/// handler logs is inside a `request` span carrying the id.
 pub fn log_request<S, B>(
     req: ServiceRequest,
     srv: &S,
@@ -183,23 +239,42 @@ where
     let method = req.method().clone();
     let path = logged_path(req.path());
     let peer = req.peer_addr();
-    let response = srv.call(req);
+    let id = request_id::of(req.headers());
+    let node = req.app_data::<web::Data<Node>>().cloned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let response = span.in_scope(|| srv.call(req));
     async move {
-        let response = response.await;
-        let status = match &response {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => e.as_response_error().status_code().as_u16(),
+        let mut response = response.await;
+        let (status, route) = match &mut response {
+            Ok(r) => {
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    r.headers_mut().insert(
+                        HeaderName::from_static(request_id::REQUEST_ID_HEADER),
+                        value,
+                    );
+                }
+                let route = r.request().match_pattern();
+                (r.status().as_u16(), route)
+            }
+            Err(e) => (e.as_response_error().status_code().as_u16(), None),
         };
+        let took = started.elapsed();
+        if let Some(node) = node {
+            let route = route.as_deref().unwrap_or("unmatched");
+            node.metrics().request(route, method.as_str(), status, took);
+        }
         tracing::info!(
             %method,
             %path,
             status,
-            ms = started.elapsed().as_millis() as u64,
+            ms = took.as_millis() as u64,
             peer = ?peer,
+            request_id = %id,
             "request"
         );
         response
     }
+    .instrument(span)
 }
 
 /// `path`, cut after [`MAX_LOGGED_PATH`] bytes (at a character boundary) with the full length noted.

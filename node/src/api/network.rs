@@ -4,6 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::body::JsonObject;
+use super::openapi::{
+    BlockBody, ErrorBody, JoinRequest, JoinedBody, MessageBody, PeersChanged, RelayAnswer,
+    RelayRequest,
+};
 use super::{is_loopback, ApiError};
 use crate::chain::{Block, Transaction};
 use crate::net::{PeerAddr, ORIGIN_HEADER};
@@ -20,6 +24,22 @@ fn origin(req: &HttpRequest) -> Option<PeerAddr> {
 /// `POST /add_block`: a peer announces a block. 201 appended, 200 known,
 /// 202 does not link to our tip (a sync is asked for), 400 malformed, 422
 /// breaks a rule.
+#[utoipa::path(
+    post,
+    path = "/add_block",
+    tag = "network",
+    summary = "A peer announces a block",
+    request_body = BlockBody,
+    responses(
+        (status = 200, description = "The block is already in the chain", body = MessageBody),
+        (status = 201, description = "The block extended the tip and was appended", body = MessageBody),
+        (status = 202, description = "The block does not link to the tip; a sync with peers was asked for", body = MessageBody),
+        (status = 400, description = "Not a block", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "The block extends the tip but breaks a rule (named)", body = ErrorBody),
+        (status = 503, description = "The data disk is full or failing", body = ErrorBody)
+    )
+)]
 pub async fn add_block(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -47,6 +67,18 @@ const MAX_RELAYED: usize = 1000;
 /// `POST /transactions/relay`: a batch of signed transfers from a peer,
 /// `{"transactions": [...]}` in block form. Answers 200 with one status per
 /// transfer (201 admitted, 409 replay or balance, 400/401 bad, ...).
+#[utoipa::path(
+    post,
+    path = "/transactions/relay",
+    tag = "network",
+    summary = "A peer relays signed transfers",
+    request_body = RelayRequest,
+    responses(
+        (status = 200, description = "One status per transfer", body = RelayAnswer),
+        (status = 400, description = "Not a list of transfers, or too many", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody)
+    )
+)]
 pub async fn relay(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -100,6 +132,19 @@ fn node_address(body: &JsonObject) -> Result<PeerAddr> {
 
 /// `POST /register_node {"node_address"}`: a node joining through us
 /// registers itself; we answer with our length, tip and peers.
+#[utoipa::path(
+    post,
+    path = "/register_node",
+    tag = "network",
+    summary = "A node joining through this one registers itself",
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "Registered; this node's length, tip and other peers", body = JoinedBody),
+        (status = 400, description = "Not a node address, or one refused (this node, unspecified, link-local, too many peers)", body = ErrorBody),
+        (status = 403, description = "Registration is closed to callers on other machines", body = ErrorBody),
+        (status = 503, description = "The data disk is full or failing", body = ErrorBody)
+    )
+)]
 pub async fn register_node(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -124,6 +169,19 @@ pub async fn register_node(
 
 /// `POST /register_with {"node_address"}`: this node joins the network
 /// through a known node (owner only: it makes the node call out).
+#[utoipa::path(
+    post,
+    path = "/register_with",
+    tag = "network",
+    summary = "Join a network through a known node (loopback callers only)",
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "Joined; every registered peer", body = PeersChanged),
+        (status = 400, description = "Not a node address, or this node does not know its public URL", body = ErrorBody),
+        (status = 403, description = "The caller is not on this machine", body = ErrorBody),
+        (status = 422, description = "The known node could not be joined", body = ErrorBody)
+    )
+)]
 pub async fn register_with(
     node: web::Data<Node>,
     req: HttpRequest,

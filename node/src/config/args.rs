@@ -49,6 +49,9 @@ pub struct Args {
     /// by default hashes, links, proofs and balances are checked.
     #[arg(long)]
     pub reverify: bool,
+    /// Log lines as "text" or "json" (node.log_format).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// A flag that sets one key from its text, checked like the key's environment variable.
@@ -90,5 +93,10 @@ pub(super) const KEY_FLAGS: &[KeyFlag] = &[
         flag: "--miner-threads",
         key: Key::named("node.miner_threads"),
         value: |args| args.miner_threads.as_deref(),
+    },
+    KeyFlag {
+        flag: "--log-format",
+        key: Key::named("node.log_format"),
+        value: |args| args.log_format.as_deref(),
     },
 ];

@@ -168,6 +168,15 @@ const KEYS: &[KeySpec] = &[
         note: no_note,
     },
     KeySpec {
+        path: "node.log_format",
+        set: |b, raw| {
+            b.config.node.log_format = super::LogFormat::parse(text(raw)?)?;
+            Ok(())
+        },
+        show: |c| format!("{:?}", c.node.log_format.name()),
+        note: no_note,
+    },
+    KeySpec {
         path: "peers.initial_peers",
         set: |b, raw| {
             b.config.peers.initial_peers = peer_list(raw)?;

@@ -116,6 +116,37 @@ pub struct NodeSettings {
     /// The URL other nodes reach this one at (`node.public_url`), when set;
     /// see [`Config::public_url`] for the default.
     pub public_url: Option<PeerAddr>,
+    /// How log lines are written (`node.log_format`, `--log-format`).
+    pub log_format: LogFormat,
+}
+
+/// How the node writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (`text`).
+    #[default]
+    Text,
+    /// One JSON object a line, for a log pipeline (`json`).
+    Json,
+}
+
+impl LogFormat {
+    /// Reads `text` or `json`.
+    pub fn parse(text: &str) -> Result<LogFormat, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("must be \"text\" or \"json\", got {other:?}")),
+        }
+    }
+
+    /// The name `parse` reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 impl NodeSettings {
@@ -187,6 +218,7 @@ impl Default for Config {
                 miner_threads: core_count(),
                 max_body_bytes: 65_536,
                 public_url: None,
+                log_format: LogFormat::Text,
             },
             peers: PeerSettings {
                 initial_peers: Vec::new(),

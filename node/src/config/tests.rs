@@ -127,6 +127,7 @@ fn every_key_has_a_working_environment_variable() {
         ("SIGCHAIN_MINER_THREADS", "3"),
         ("SIGCHAIN_MAX_BODY_BYTES", "1024"),
         ("SIGCHAIN_PUBLIC_URL", "http://node-a.example:5005"),
+        ("SIGCHAIN_LOG_FORMAT", "json"),
         ("SIGCHAIN_INITIAL_PEERS", "http://a:1, b:2 a:1"),
         ("SIGCHAIN_MAX_PEERS", "8"),
         ("SIGCHAIN_TIMEOUT_MS", "250"),
@@ -142,6 +143,7 @@ fn every_key_has_a_working_environment_variable() {
     let config = Config::load_with_default_file(&args(&[]), env_of(&env), &nowhere()).unwrap();
     assert_eq!(config.chain.difficulty, 3);
     assert_eq!(config.chain.mining_reward.get(), 50);
+    assert_eq!(config.node.log_format, super::LogFormat::Json);
     assert_eq!(config.chain.genesis_timestamp, 1.5);
     assert_eq!(config.chain.max_block_transactions, 10);
     assert_eq!(config.node.host, "localhost");
@@ -524,5 +526,25 @@ fn summary_lists_every_key_with_its_origin() {
     assert!(
         summary.contains("chain.mining_reward = 1 (default)"),
         "{summary}"
+    );
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    let text = "[node]\nlog_format = \"json\"\n";
+    let config = load_text(text, &[], &[]).unwrap();
+    assert_eq!(config.node.log_format, super::LogFormat::Json);
+    let config = load_text(text, &["--log-format", "text"], &[]).unwrap();
+    assert_eq!(config.node.log_format, super::LogFormat::Text);
+    assert_eq!(
+        config.origin("node.log_format"),
+        Some(&Origin::Flag("--log-format"))
+    );
+    let error = load_text(text, &["--log-format", "yaml"], &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("--log-format") && error.contains("yaml"),
+        "{error}"
     );
 }

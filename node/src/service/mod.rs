@@ -33,6 +33,7 @@ use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};
 use crate::config::Config;
 use crate::consensus::PeerReport;
+use crate::metrics::{Metrics, Snapshot};
 use crate::miner::Miner;
 use crate::net::{self, PeerAddr, PeerError, PeerPolicy, PeerRegistry};
 use crate::pool::AdmitError;
@@ -173,6 +174,7 @@ struct Inner {
     recovering: AtomicBool,
     /// Work for the background tasks: syncs asked for, transfers to relay.
     background: gossip::Background,
+    metrics: Arc<Metrics>,
 }
 
 impl Node {
@@ -189,6 +191,11 @@ impl Node {
         let client =
             net::client(config.peers.timeout, &id, &policy).map_err(NodeError::HttpClient)?;
         let miner = Miner::new(config.node.miner_threads);
+        let metrics = Arc::new(Metrics::new());
+        let observer = metrics.clone();
+        store.observe_commits(Box::new(move |requests, took| {
+            observer.store_commit(requests, took)
+        }));
         Ok(Node {
             inner: Arc::new(Inner {
                 config,
@@ -208,6 +215,7 @@ impl Node {
                 announced: AtomicU64::new(0),
                 recovering: AtomicBool::new(false),
                 background: gossip::Background::default(),
+                metrics,
             }),
         })
     }
@@ -216,6 +224,39 @@ impl Node {
     /// It is sent to peers on every request (never the secret).
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// This node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// What `/metrics` reads from the state: chain length, tip age, pending, peers.
+    pub fn metrics_snapshot(&self) -> Snapshot {
+        let (chain_length, tip_time, pending) = self.with_state(|state| {
+            let chain = state.chain();
+            (
+                chain.len() as u64,
+                chain.tip().timestamp.as_secs_f64(),
+                state.pool().len() as u64,
+            )
+        });
+        let (peers_ok, peers_demoted) = {
+            let registry = self.peer_registry();
+            let demoted = registry
+                .list()
+                .iter()
+                .filter(|peer| registry.failures(peer) > 0)
+                .count() as u64;
+            (registry.len() as u64 - demoted, demoted)
+        };
+        Snapshot {
+            chain_length,
+            tip_age_seconds: (Timestamp::now().as_secs_f64() - tip_time).max(0.0),
+            pending,
+            peers_ok,
+            peers_demoted,
+        }
     }
 
     /// The effective configuration.
@@ -274,9 +315,13 @@ impl Node {
     ) -> Result<u64, NodeError> {
         // RSA verification is the costly part of admission: off the async workers, outside the lock.
         let checked = transaction.clone();
-        blocking("the signature check", move || checked.verify())
-            .await?
-            .map_err(NodeError::Signature)?;
+        let (verdict, took) = blocking("the signature check", move || {
+            let started = std::time::Instant::now();
+            (checked.verify(), started.elapsed())
+        })
+        .await?;
+        self.metrics().signature_checked(verdict.is_ok(), took);
+        verdict.map_err(NodeError::Signature)?;
         let (index, ticket) = {
             let mut state = self.state();
             self.refuse_if_degraded()?;
@@ -341,6 +386,7 @@ impl Node {
             };
             self.commit(ticket).await?;
             self.announce_tip(None);
+            self.metrics().block_mined();
             tracing::info!(
                 index = block.index,
                 transactions = block.transactions.len(),

@@ -152,10 +152,12 @@ impl Node {
             Ok(Synced::NotAhead) => report.result = Outcome::NotLonger,
             Ok(Synced::Extended { appended }) => {
                 round.changed |= appended > 0;
+                self.metrics().blocks_adopted(appended as usize);
                 report.result = Outcome::Adopted;
             }
             Ok(Synced::Adopted(adopted)) => {
                 round.changed = true;
+                self.metrics().blocks_adopted(adopted.blocks.len());
                 report.result = Outcome::Adopted;
                 round.returned += adopted.returned;
                 round
@@ -220,6 +222,7 @@ impl Node {
             match self.adopt(candidate).await? {
                 Some(adopted) => {
                     round.changed = true;
+                    self.metrics().blocks_adopted(adopted.blocks.len());
                     round.returned += adopted.returned;
                     round.dropped.extend(adopted.dropped.into_iter().map(
                         |(transaction, reason)| Dropped {
@@ -246,6 +249,9 @@ impl Node {
             let mut registry = self.peer_registry();
             let mut changed = false;
             for report in reports {
+                if report.result.is_bad_answer() {
+                    self.metrics().peer_chain_refused(refusal(report.result));
+                }
                 let Ok(peer) = PeerAddr::parse(&report.peer) else {
                     continue;
                 };
@@ -298,5 +304,14 @@ impl Node {
             );
         }
         Ok(Some(adopted))
+    }
+}
+
+/// The metrics label of a refused peer chain.
+fn refusal(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Invalid => "invalid",
+        Outcome::TooLarge => "too_large",
+        _ => "malformed",
     }
 }

@@ -71,8 +71,7 @@ pub use error::StoreError;
 pub use keyfile::{create_wallet, load_or_create_wallet, load_wallet, KEY_FILE};
 pub use load::Loaded;
 pub use schema::{NetworkId, FORMAT_VERSION};
-pub use writer::Op;
-pub use writer::PROBE_FILE;
+pub use writer::{CommitObserver, Op, PROBE_FILE};
 
 /// The database file's name inside the data directory.
 pub const STORE_FILE: &str = "chain.redb";
@@ -280,6 +279,12 @@ impl Store {
     /// How many redb write transactions the writer has committed since open.
     pub fn commits(&self) -> u64 {
         self.inner.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Has `observer` told of every later commit (the node's metrics);
+    /// false if one was already set, which is kept.
+    pub fn observe_commits(&self, observer: CommitObserver) -> bool {
+        self.inner.shared.observer.set(observer).is_ok()
     }
 
     /// The path of the database file.

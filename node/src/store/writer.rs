@@ -7,8 +7,9 @@ pub use recover::PROBE_FILE;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Table};
 use tokio::sync::oneshot;
@@ -64,7 +65,7 @@ pub(super) enum Control {
 }
 
 /// What the writer tells every [`Store`](super::Store) handle without being asked through the queue.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Shared {
     /// Write transactions committed since open.
     pub(super) commits: AtomicU64,
@@ -72,6 +73,8 @@ pub(super) struct Shared {
     pub(super) failures: AtomicU64,
     /// The failure writes are refused for, while they are.
     pub(super) degraded: Mutex<Option<String>>,
+    /// Told of each commit (the node's metrics), once set.
+    pub(super) observer: OnceLock<CommitObserver>,
 }
 
 impl Shared {
@@ -103,6 +106,9 @@ pub(super) struct Location {
     pub(super) dir: PathBuf,
     pub(super) network: NetworkId,
 }
+
+/// Told of each commit: how many requests it grouped, and how long it took.
+pub type CommitObserver = Box<dyn Fn(usize, Duration) + Send + Sync>;
 
 /// Starts the writer thread on `db`, whose chain has `tip` blocks and whose
 /// next pool entry gets arrival number `next_seq`.
@@ -269,9 +275,13 @@ impl Writer {
         let outcome = if accepted.iter().all(|ops| ops.is_empty()) {
             Ok(())
         } else {
+            let started = Instant::now();
             match self.write(&accepted) {
                 Ok(()) => {
                     self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                    if let Some(observe) = self.shared.observer.get() {
+                        observe(accepted.len(), started.elapsed());
+                    }
                     Ok(())
                 }
                 Err(e) => {
