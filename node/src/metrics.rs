@@ -75,6 +75,7 @@ pub struct Metrics {
     chain_length: Gauge,
     tip_age: Gauge<f64, AtomicU64>,
     pending: Gauge,
+    sync_lag: Gauge,
     peers: Family<PeerState, Gauge>,
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
@@ -104,6 +105,7 @@ impl Metrics {
             chain_length: Gauge::default(),
             tip_age: Gauge::default(),
             pending: Gauge::default(),
+            sync_lag: Gauge::default(),
             peers: Family::default(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(seconds_histogram),
@@ -123,6 +125,11 @@ impl Metrics {
             "chain_length",
             "Blocks in the chain, genesis included",
             m.chain_length.clone(),
+        );
+        r.register(
+            "sync_lag_blocks",
+            "Blocks the longest chain among the peers (at the last background sync) is ahead of ours",
+            m.sync_lag.clone(),
         );
         r.register(
             "tip_age_seconds",
@@ -245,6 +252,11 @@ impl Metrics {
         self.transfers_refused
             .get_or_create(&Reason { reason })
             .inc();
+    }
+
+    /// The best peer's chain is `blocks` ahead of ours (0 when none is ahead).
+    pub fn sync_lag(&self, blocks: u64) {
+        self.sync_lag.set(to_i64(blocks));
     }
 
     /// This node mined a block.

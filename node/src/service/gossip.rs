@@ -140,6 +140,8 @@ impl Node {
                 }
             }
         }
+        let lag = best.as_ref().map_or(0, |(_, h)| h.length - our_length);
+        self.metrics().sync_lag(lag);
         let Some((peer, health)) = best else {
             return Ok(());
         };
