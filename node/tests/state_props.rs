@@ -8,6 +8,7 @@ use common::*;
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rule, Rules, Timestamp, Transaction};
 use node::chain::{Ledger, LedgerError};
+use node::index::ChainIndex;
 use node::pool::AdmitError;
 use node::state::State;
 use proptest::collection::vec;
@@ -293,6 +294,8 @@ proptest! {
         prop_assert!(dropped.is_empty(), "restore dropped {:?}", dropped);
         prop_assert_eq!(pool_of(&restored), pending);
         prop_assert_eq!(restored.chain().ledger(), state.chain().ledger());
+        // The index kept up block by block equals the one a restart builds.
+        prop_assert_eq!(restored.index(), state.index());
     }
 }
 
@@ -628,6 +631,8 @@ proptest! {
         prop_assert_eq!(ours.chain().blocks(), candidate.blocks());
         prop_assert_eq!(ours.chain().hashes(), candidate.hashes());
         prop_assert_eq!(ours.chain().ledger(), candidate.ledger());
+        // The explorer's index follows the adoption as if built afresh.
+        prop_assert_eq!(ours.index(), &ChainIndex::build(candidate.blocks(), candidate.hashes()));
         let kept = old
             .chain()
             .hashes()

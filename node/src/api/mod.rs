@@ -3,6 +3,7 @@
 mod body;
 mod error;
 mod handlers;
+mod pay;
 
 use std::time::Instant;
 
@@ -48,7 +49,10 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
         get(cfg, &["/secret"], handlers::secret);
         get(cfg, &["/balance"], handlers::balance);
         get(cfg, &["/wallet"], handlers::wallet);
+        post(cfg, &["/wallet/pay"], pay::pay);
         get(cfg, &["/health"], handlers::health);
+        // The explorer and the operator page (HTML).
+        crate::web::configure(cfg);
         cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
             Err::<HttpResponse, _>(ApiError::NotFound(format!(
                 "no such endpoint: {}",

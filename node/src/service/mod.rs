@@ -15,7 +15,10 @@ use serde::Serialize;
 use wallet::{Address, Wallet};
 use zeroize::Zeroizing;
 
+mod pay;
 mod peers;
+
+pub use pay::Paid;
 
 use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};
