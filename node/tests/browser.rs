@@ -216,6 +216,9 @@ async fn explorer_and_operator_in_a_browser() {
     client.goto(&page("/pool")).await.unwrap();
     wait_text(&client, "main", "1 waiting").await;
     shot(&client, &shots, "05-pool-pending").await;
+    client.goto(&page("/")).await.unwrap();
+    wait_text(&client, "#pending", "1").await;
+    shot(&client, &shots, "05b-overview-pending").await;
 
     // Mine it; the recipient's address page reads balance 1.
     client.goto(&page("/operator")).await.unwrap();

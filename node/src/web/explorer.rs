@@ -46,27 +46,30 @@ fn newest_blocks(state: &State, end: usize, count: usize) -> Vec<BlockRow> {
         .collect()
 }
 
+/// The overview of `state` for the node at `address` with `peers`.
+fn overview_page(state: &State, address: &Address, peers: Vec<String>) -> Overview {
+    let chain = state.chain();
+    Overview {
+        length: chain.len(),
+        tip_hash: chain.tip_hash().to_hex(),
+        difficulty: state.rules().difficulty,
+        pending: state.pool().len(),
+        peers,
+        address: AddressView::new(address),
+        latest: newest_blocks(state, chain.len(), OVERVIEW_ROWS),
+        pool: state
+            .pool()
+            .iter()
+            .take(OVERVIEW_ROWS)
+            .map(|t| TxRow::new(t, None, None))
+            .collect(),
+    }
+}
+
 /// `GET /`: the overview.
 pub async fn overview(node: web::Data<Node>) -> HttpResponse {
     let peers = node.peers().iter().map(|p| p.to_string()).collect();
-    let page = node.with_state(|state| {
-        let chain = state.chain();
-        Overview {
-            length: chain.len(),
-            tip_hash: chain.tip_hash().to_hex(),
-            difficulty: state.rules().difficulty,
-            pending: state.pool().len(),
-            peers,
-            address: AddressView::new(node.address()),
-            latest: newest_blocks(state, chain.len(), OVERVIEW_ROWS),
-            pool: state
-                .pool()
-                .iter()
-                .take(OVERVIEW_ROWS)
-                .map(|t| TxRow::new(t, None, None))
-                .collect(),
-        }
-    });
+    let page = node.with_state(|state| overview_page(state, node.address(), peers));
     html(StatusCode::OK, &page)
 }
 
@@ -148,30 +151,7 @@ pub async fn block(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
-    let page = node.with_state(|state| {
-        let at = find_block(state, &id)?;
-        let block = &state.chain().blocks()[at];
-        let count = block.transactions.len();
-        let base = format!("/block/{}?page=", block.index);
-        let pager = Pager::new(query.page.as_deref(), count, BLOCK_TXS_PER_PAGE, base);
-        let rows = block.transactions[pager.range(count, BLOCK_TXS_PER_PAGE)]
-            .iter()
-            .map(|t| TxRow::new(t, Some(block.index), None))
-            .collect();
-        Some(BlockPage {
-            index: block.index,
-            length: state.chain().len() as u64,
-            hash: state.chain().hashes()[at].to_hex(),
-            previous: previous_hash(&block.previous_hash),
-            proof: block.proof,
-            time: super::view::human_time(block.timestamp.as_secs_f64()),
-            timestamp: serde_json::to_string(&block.timestamp)
-                .expect("a JSON number always serializes"),
-            count,
-            rows,
-            pager,
-        })
-    });
+    let page = node.with_state(|state| block_page(state, &id, query.page.as_deref()));
     match page {
         Some(page) => html(StatusCode::OK, &page),
         None => error_page(
@@ -180,6 +160,32 @@ pub async fn block(
             format!("This node has no block {}.", id.as_str()),
         ),
     }
+}
+
+/// The page of the block named `id` (index or hash), at transactions page `requested`.
+fn block_page(state: &State, id: &str, requested: Option<&str>) -> Option<BlockPage> {
+    let at = find_block(state, id)?;
+    let block = &state.chain().blocks()[at];
+    let count = block.transactions.len();
+    let base = format!("/block/{}?page=", block.index);
+    let pager = Pager::new(requested, count, BLOCK_TXS_PER_PAGE, base);
+    let rows = block.transactions[pager.range(count, BLOCK_TXS_PER_PAGE)]
+        .iter()
+        .map(|t| TxRow::new(t, Some(block.index), None))
+        .collect();
+    Some(BlockPage {
+        index: block.index,
+        length: state.chain().len() as u64,
+        hash: state.chain().hashes()[at].to_hex(),
+        previous: previous_hash(&block.previous_hash),
+        proof: block.proof,
+        time: super::view::human_time(block.timestamp.as_secs_f64()),
+        timestamp: serde_json::to_string(&block.timestamp)
+            .expect("a JSON number always serializes"),
+        count,
+        rows,
+        pager,
+    })
 }
 
 #[derive(Template)]
@@ -270,38 +276,41 @@ pub async fn address(node: web::Data<Node>, query: web::Query<AddressQuery>) -> 
             )
         }
     };
-    let view = AddressView::new(&address);
-    let page = node.with_state(|state| {
-        let spots = state.index().activity(&address);
-        let total = spots.len();
-        let base = format!("{}&page=", view.href());
-        let pager = Pager::new(query.page.as_deref(), total, PER_PAGE, base);
-        // Page 1 is the newest: count back from the end of the oldest-first list.
-        let range = pager.range(total, PER_PAGE);
-        let rows = spots[total - range.end..total - range.start]
-            .iter()
-            .rev()
-            .map(|spot| {
-                let block = &state.chain().blocks()[spot.block];
-                TxRow::new(
-                    &block.transactions[spot.tx],
-                    Some(block.index),
-                    Some(&address),
-                )
-            })
-            .collect();
-        let (balance, pending) = state.balance(&address);
-        AddressPage {
-            address: view.clone(),
-            balance,
-            pending,
-            available: balance.saturating_sub(pending),
-            total,
-            rows,
-            pager,
-        }
-    });
+    let page = node.with_state(|state| address_page(state, &address, query.page.as_deref()));
     html(StatusCode::OK, &page)
+}
+
+/// The page of `address`'s balance and transactions, at page `requested`.
+fn address_page(state: &State, address: &Address, requested: Option<&str>) -> AddressPage {
+    let view = AddressView::new(address);
+    let spots = state.index().activity(address);
+    let total = spots.len();
+    let base = format!("{}&page=", view.href());
+    let pager = Pager::new(requested, total, PER_PAGE, base);
+    // Page 1 is the newest: count back from the end of the oldest-first list.
+    let range = pager.range(total, PER_PAGE);
+    let rows = spots[total - range.end..total - range.start]
+        .iter()
+        .rev()
+        .map(|spot| {
+            let block = &state.chain().blocks()[spot.block];
+            TxRow::new(
+                &block.transactions[spot.tx],
+                Some(block.index),
+                Some(address),
+            )
+        })
+        .collect();
+    let (balance, pending) = state.balance(address);
+    AddressPage {
+        address: view,
+        balance,
+        pending,
+        available: balance.saturating_sub(pending),
+        total,
+        rows,
+        pager,
+    }
 }
 
 #[derive(Template)]
@@ -368,4 +377,32 @@ pub async fn search(node: web::Data<Node>, query: web::Query<SearchQuery>) -> Ht
         "Nothing found",
         format!("No address, block or transfer matches {q:?}. Search takes an address, a block index or hash, or a transfer id."),
     )
+}
+
+/// The explorer's pages rendered straight from a state (the code the
+/// handlers run under the state's lock), for the benchmark.
+pub mod render {
+    use askama::Template as _;
+    use wallet::Address;
+
+    use crate::state::State;
+
+    /// The overview's HTML.
+    pub fn overview(state: &State, address: &Address, peers: Vec<String>) -> String {
+        let page = super::overview_page(state, address, peers);
+        page.render().expect("the overview's fields always render")
+    }
+
+    /// A block page's HTML (`id` is an index or a hash); `None` if there is no such block.
+    pub fn block(state: &State, id: &str, page: Option<&str>) -> Option<String> {
+        let page = super::block_page(state, id, page)?;
+        Some(page.render().expect("a block page's fields always render"))
+    }
+
+    /// An address page's HTML.
+    pub fn address(state: &State, address: &Address, page: Option<&str>) -> String {
+        let page = super::address_page(state, address, page);
+        page.render()
+            .expect("an address page's fields always render")
+    }
 }

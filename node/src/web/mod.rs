@@ -10,7 +10,7 @@
 //! (see `assets/page.js`); the README says why not server-sent events.
 
 mod assets;
-mod explorer;
+pub mod explorer;
 mod operator;
 pub mod view;
 
