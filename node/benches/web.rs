@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use node::chain::pow::PowTarget;
 use node::chain::{Rules, Timestamp};
+use node::index::ChainIndex;
 use node::state::State;
 use node::web::explorer::render;
 use wallet::{Amount, Wallet};
@@ -67,6 +68,13 @@ fn main() {
     let state = build(blocks, &miner, &friend);
     println!(
         "state of {blocks} blocks built in {:.1?} ({RENDERS} renders per page)",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let index = ChainIndex::build(state.chain().blocks(), state.chain().hashes());
+    assert_eq!(&index, state.index());
+    println!(
+        "index of {blocks} blocks rebuilt in {:.1?}",
         started.elapsed()
     );
     let peers: Vec<String> = (1..=8).map(|p| format!("10.0.0.{p}:5000")).collect();
