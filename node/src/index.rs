@@ -187,7 +187,7 @@ mod tests {
         ];
         let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
         let mut index = ChainIndex::build(&blocks, &hashes);
-        assert_eq!(index.activity(alice.address()).len(), 3);
+        assert_eq!(index.activity(alice.address()).len(), 4);
         assert_eq!(
             index.activity(&bob),
             &[
