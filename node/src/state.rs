@@ -6,6 +6,7 @@ use crate::chain::{
     Block, BlockHash, Chain, PreviousHash, Rules, Signatures, Timestamp, Transaction,
     ValidationError,
 };
+use crate::index::ChainIndex;
 use crate::pool::{AdmitError, Pool};
 
 /// What a proof-of-work search needs: the tip it builds on.
@@ -70,17 +71,21 @@ pub struct State {
     chain: Chain,
     pool: Pool,
     max_pool: usize,
+    /// Lookups for the explorer, changed wherever `chain` changes.
+    index: ChainIndex,
 }
 
 impl State {
     /// A fresh state holding only genesis.
     pub fn new(rules: Rules, max_pool: usize) -> Self {
         let chain = Chain::new(&rules);
+        let index = ChainIndex::build(chain.blocks(), chain.hashes());
         State {
             rules,
             chain,
             pool: Pool::default(),
             max_pool,
+            index,
         }
     }
 
@@ -121,11 +126,13 @@ impl State {
         pending: Vec<Transaction>,
     ) -> (Self, Vec<(Transaction, AdmitError)>) {
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
+        let index = ChainIndex::build(chain.blocks(), chain.hashes());
         let state = State {
             rules,
             chain,
             pool,
             max_pool,
+            index,
         };
         (state, dropped)
     }
@@ -148,6 +155,11 @@ impl State {
     /// The pending pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Blocks by hash, transfers by id, and each address's transactions.
+    pub fn index(&self) -> &ChainIndex {
+        &self.index
     }
 
     /// `address`'s balance in the chain and what it has pending to pay out.
@@ -215,6 +227,9 @@ impl State {
         self.chain
             .push(block.clone(), &self.rules, now.as_secs_f64(), false)
             .map_err(MineError::Invalid)?;
+        let position = self.chain.len() - 1;
+        self.index
+            .append(position, &block, &self.chain.hashes()[position]);
         self.pool.remove(&included);
         Ok(Mined { block, included })
     }
@@ -228,7 +243,12 @@ impl State {
         let mut error = None;
         for block in blocks {
             match self.chain.push(block.clone(), &self.rules, now, false) {
-                Ok(()) => appended.push(block),
+                Ok(()) => {
+                    let position = self.chain.len() - 1;
+                    self.index
+                        .append(position, &block, &self.chain.hashes()[position]);
+                    appended.push(block);
+                }
                 Err(e) => {
                     error = Some(e);
                     break;
@@ -287,6 +307,16 @@ impl State {
             .count();
         self.pool = pool;
         let blocks = candidate.blocks()[kept..].to_vec();
+        self.index.truncate(
+            kept,
+            &self.chain.blocks()[kept..],
+            &self.chain.hashes()[kept..],
+        );
+        for (position, block) in blocks.iter().enumerate() {
+            let position = kept + position;
+            self.index
+                .append(position, block, &candidate.hashes()[position]);
+        }
         self.chain = candidate;
         Some(Adopted {
             kept,

@@ -8,6 +8,7 @@ use common::*;
 use node::chain::pow::PowTarget;
 use node::chain::{Block, Chain, PreviousHash, Rule, Rules, Timestamp, Transaction};
 use node::chain::{Ledger, LedgerError, Signatures};
+use node::index::ChainIndex;
 use node::pool::AdmitError;
 use node::state::State;
 use proptest::collection::vec;
@@ -293,6 +294,8 @@ proptest! {
         prop_assert!(dropped.is_empty(), "restore dropped {:?}", dropped);
         prop_assert_eq!(pool_of(&restored), pending);
         prop_assert_eq!(restored.chain().ledger(), state.chain().ledger());
+        // The index kept up block by block equals the one a restart builds.
+        prop_assert_eq!(restored.index(), state.index());
     }
 }
 
@@ -628,6 +631,8 @@ proptest! {
         prop_assert_eq!(ours.chain().blocks(), candidate.blocks());
         prop_assert_eq!(ours.chain().hashes(), candidate.hashes());
         prop_assert_eq!(ours.chain().ledger(), candidate.ledger());
+        // The explorer's index follows the adoption as if built afresh.
+        prop_assert_eq!(ours.index(), &ChainIndex::build(candidate.blocks(), candidate.hashes()));
         let kept = old
             .chain()
             .hashes()
@@ -732,4 +737,27 @@ fn adopt_returns_valid_transfers_and_drops_overspends() {
     assert_eq!(ours.balance(bob().address()), (100, 30));
     // carol: 100 - 10 + 70 + two rewards of 100.
     assert_eq!(ours.balance(carol().address()), (360, 5));
+}
+
+#[test]
+fn extending_with_a_peers_blocks_keeps_the_index_and_the_pool_right() {
+    let rules = small_rules();
+    let (chain, spent) = funded_chain(&rules);
+    let mut state = State::new(rules.clone(), POOL_CAP);
+    let last = chain.len() - 1;
+    let funded = state.extend(chain.blocks()[1..last].to_vec(), now());
+    assert!(funded.error.is_none(), "{:?}", funded.error);
+    assert!(funded.unpooled.is_empty());
+    // Pending here, mined in the peer's last block: it leaves our pool.
+    state.admit(spent.clone()).unwrap();
+    let extended = state.extend(chain.blocks()[last..].to_vec(), now());
+    assert!(extended.error.is_none(), "{:?}", extended.error);
+    assert_eq!(extended.appended.len(), 1);
+    assert_eq!(extended.unpooled, vec![signature_of(&spent).clone()]);
+    assert!(state.pool().is_empty());
+    assert_eq!(state.chain().hashes(), chain.hashes());
+    assert_eq!(
+        state.index(),
+        &ChainIndex::build(chain.blocks(), chain.hashes())
+    );
 }

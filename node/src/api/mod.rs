@@ -5,6 +5,7 @@ mod error;
 mod handlers;
 mod network;
 pub mod openapi;
+mod pay;
 mod request_id;
 
 use std::time::Instant;
@@ -68,6 +69,8 @@ pub fn configure(node: Node) -> impl FnOnce(&mut web::ServiceConfig) {
             served: Vec::new(),
         });
         openapi::serve_docs(cfg);
+        // The explorer and the operator page (HTML, outside the API description).
+        crate::web::configure(cfg);
         cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
             Err::<HttpResponse, _>(ApiError::NotFound(format!(
                 "no such endpoint: {}",
@@ -109,6 +112,7 @@ fn declare(cfg: &mut Routes<'_>) {
     post(cfg, &["/transactions/relay"], network::relay);
     post(cfg, &["/register_node"], network::register_node);
     post(cfg, &["/register_with"], network::register_with);
+    post(cfg, &["/wallet/pay"], pay::pay);
 }
 
 fn get<F, Args>(cfg: &mut Routes<'_>, paths: &[&'static str], handler: F)

@@ -11,7 +11,7 @@ use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{handlers, network};
+use super::{handlers, network, pay};
 
 /// The handlers, each under the first path of its route-table line; the
 /// aliases are added from the table by [`document`].
@@ -34,6 +34,7 @@ use super::{handlers, network};
         network::relay,
         network::register_node,
         network::register_with,
+        pay::pay,
         handlers::secret,
         handlers::balance,
         handlers::wallet,
@@ -283,6 +284,27 @@ pub struct JoinedBody {
     pub tip: String,
     /// This node's other peers, as `host:port`.
     pub nodes: Vec<String>,
+}
+
+/// `POST /wallet/pay`.
+#[derive(ToSchema)]
+pub struct PayRequest {
+    /// Who is paid: a wallet address.
+    pub recipient: String,
+    /// How many coins.
+    #[schema(schema_with = lenient_whole)]
+    pub amount: u64,
+}
+
+/// `POST /wallet/pay`: the transfer the node signed.
+#[derive(ToSchema)]
+pub struct PaidBody {
+    /// `"Transaction will be added to Block N"`.
+    pub message: String,
+    /// The transfer's id: 32 hex digits of the SHA-256 of its signature.
+    pub id: String,
+    /// The signed transfer.
+    pub transaction: TransactionBody,
 }
 
 /// `POST /transactions/relay`.

@@ -23,11 +23,14 @@ use zeroize::Zeroizing;
 
 mod degraded;
 mod gossip;
+mod pay;
 mod peers;
 mod sync;
 
 pub use gossip::{ReceiveError, Received};
 pub use sync::{MAX_PAGE_BLOCKS, PAGE_BLOCKS};
+
+pub use pay::Paid;
 
 use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};

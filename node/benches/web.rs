@@ -1,0 +1,101 @@
+//! Render time and size of the explorer's pages at 100,000 blocks: the overview, a block page and an address page (`cargo bench -p node --bench web`).
+//!
+//! Builds the state directly (difficulty 1, reward 1): every block pays its
+//! reward to one miner, so the miner's address page pages through 100,000
+//! entries, and every 100th block also holds a signed transfer from the
+//! miner to a second wallet. Each page is rendered `RENDERS` times with the
+//! same code the handlers run under the state's lock; p50 and p99 are
+//! printed with the page's size. `WEB_BENCH_BLOCKS` overrides the block count.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use node::chain::pow::PowTarget;
+use node::chain::{Rules, Timestamp};
+use node::index::ChainIndex;
+use node::state::State;
+use node::web::explorer::render;
+use wallet::{Amount, Wallet};
+
+const RENDERS: usize = 500;
+
+fn build(blocks: u64, miner: &Wallet, friend: &Wallet) -> State {
+    let rules = Rules::new(1, Amount::ONE, 0.0, 1000);
+    let mut state = State::new(rules, 10_000);
+    for n in 2..=blocks {
+        if n % 100 == 0 {
+            let transfer = common::signed(miner, friend, 1, n);
+            state.admit(transfer).expect("the miner has coins by then");
+        }
+        let job = state.mining_job();
+        let proof = PowTarget::new(job.last_proof, job.last_hash, 1)
+            .first_valid_in(0..=u64::MAX)
+            .expect("some proof is valid at difficulty 1");
+        state
+            .complete_block(&job, proof, miner.address(), Timestamp::now())
+            .expect("nothing else changes the state");
+    }
+    state
+}
+
+/// Renders `page` `RENDERS` times; prints p50, p99 and the size in bytes.
+fn measure(name: &str, mut page: impl FnMut() -> String) {
+    let size = page().len();
+    let mut times: Vec<Duration> = (0..RENDERS)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(page());
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<28} p50 {:>9.1?}  p99 {:>9.1?}  size {size:>7} bytes",
+        p(0.50),
+        p(0.99)
+    );
+}
+
+fn main() {
+    let blocks: u64 = std::env::var("WEB_BENCH_BLOCKS")
+        .ok()
+        .map(|n| n.parse().expect("WEB_BENCH_BLOCKS is a block count"))
+        .unwrap_or(100_000);
+    let (miner, friend) = (Wallet::generate(), Wallet::generate());
+    let started = Instant::now();
+    let state = build(blocks, &miner, &friend);
+    println!(
+        "state of {blocks} blocks built in {:.1?} ({RENDERS} renders per page)",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let index = ChainIndex::build(state.chain().blocks(), state.chain().hashes());
+    assert_eq!(&index, state.index());
+    println!(
+        "index of {blocks} blocks rebuilt in {:.1?}",
+        started.elapsed()
+    );
+    let peers: Vec<String> = (1..=8).map(|p| format!("10.0.0.{p}:5000")).collect();
+    measure("overview", || {
+        render::overview(&state, miner.address(), peers.clone())
+    });
+    let tip = state.chain().tip_hash().to_hex();
+    measure("block page (by hash)", || {
+        render::block(&state, &tip, None).expect("the tip exists")
+    });
+    let middle = (blocks / 2 / 100 * 100).to_string();
+    measure("block page (by index)", || {
+        render::block(&state, &middle, None).expect("the block exists")
+    });
+    measure("address page 1 (miner)", || {
+        render::address(&state, miner.address(), None)
+    });
+    measure("address page 2000 (miner)", || {
+        render::address(&state, miner.address(), Some("2000"))
+    });
+    measure("address page 1 (payee)", || {
+        render::address(&state, friend.address(), None)
+    });
+}
