@@ -50,7 +50,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             config.node.port = bound.port();
         }
         let summary = config.summary();
-        let node = server::open_with(config, start_over)?;
+        // Off the async workers: opening may commit to the store (peers from
+        // --peer, pending transfers that no longer fit), which blocks.
+        let node =
+            tokio::task::spawn_blocking(move || server::open_with(config, start_over)).await??;
         tracing::info!("settings:\n{summary}");
         match open_files {
             Ok(limit) => tracing::info!(
