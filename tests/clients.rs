@@ -24,7 +24,7 @@ const QUICKSTART: Duration = Duration::from_secs(80);
 const GONE: Duration = Duration::from_secs(15);
 
 /// Every client the issue names, each of which must answer `-h`.
-const CLIENTS: [&str; 10] = [
+const CLIENTS: [&str; 11] = [
     "mine",
     "chain",
     "transactions",
@@ -35,6 +35,7 @@ const CLIENTS: [&str; 10] = [
     "nodes",
     "balance",
     "testnet",
+    "join",
 ];
 
 /// What a finished command printed and how it exited.
