@@ -273,7 +273,10 @@ fn a_partition_heals_by_itself_and_loses_nothing() {
     }
     let payer = node_wallet(&urls[0]);
     let to = node_address(&urls[1]);
+    // Each block reaches everyone before the next is mined elsewhere: two
+    // blocks of the same height stay a tie until the next block.
     nodes[0].mine();
+    wait_converged_len(&urls, 2, "before the partition");
     nodes[3].mine();
     wait_converged_len(&urls, 3, "before the partition");
 
