@@ -24,7 +24,7 @@ const QUICKSTART: Duration = Duration::from_secs(80);
 const GONE: Duration = Duration::from_secs(15);
 
 /// Every client the issue names, each of which must answer `-h`.
-const CLIENTS: [&str; 10] = [
+const CLIENTS: [&str; 11] = [
     "mine",
     "chain",
     "transactions",
@@ -35,6 +35,7 @@ const CLIENTS: [&str; 10] = [
     "nodes",
     "balance",
     "testnet",
+    "join",
 ];
 
 /// What a finished command printed and how it exited.
@@ -425,7 +426,7 @@ fn every_client_has_help_and_reports_an_unreachable_node_in_one_line() {
     assert!(rc.stdout.contains("Usage: . rc"), "{}", rc.describe());
 
     let signature = "c2lnbmF0dXJl";
-    let cases: [(&str, &[&str]); 10] = [
+    let cases: [(&str, &[&str]); 11] = [
         ("mine", &[]),
         ("chain", &[]),
         ("transactions", &[]),
@@ -435,6 +436,7 @@ fn every_client_has_help_and_reports_an_unreachable_node_in_one_line() {
         ("balance", &[]),
         ("balance", &["--address"]),
         ("register", &["http://127.0.0.1:1"]),
+        ("join", &["http://127.0.0.1:1"]),
         ("sendTransaction", &["a", "b", "1", signature]),
     ];
     for (name, args) in cases {

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-port, host, data_dir = 0, "127.0.0.1", None
+port, host, data_dir, join_through, public_url = 0, "127.0.0.1", None, None, None
 args = sys.argv[1:]
 for i, a in enumerate(args[:-1]):
     if a == "--port":
@@ -25,6 +25,10 @@ for i, a in enumerate(args[:-1]):
         host = args[i + 1]
     elif a == "--data-dir":
         data_dir = args[i + 1]
+    elif a == "--peer":
+        join_through = args[i + 1]
+    elif a == "--public-url":
+        public_url = args[i + 1]
 if os.environ.get("FAKE_FAIL_START"):
     print("error: cannot open the data directory (fake failure)", file=sys.stderr)
     sys.exit(1)
@@ -61,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlparse(self.path)
         p = url.path
         if p == "/health":
-            return self.answer(200, {"status": "ok"})
+            return self.answer(200, {"status": "ok", "length": 1, "tip": "ab" * 32, "peers": len(peers)})
         if p == "/chain":
             return self.answer(200, raw=GENESIS)
         if p == "/transactions":
@@ -106,6 +110,21 @@ class Handler(BaseHTTPRequestHandler):
             if body["signature"] == "replay":
                 return self.answer(409, {"error": "replay: \"this\" signature\nis already known"})
             return self.answer(201, {"message": "Transaction will be added to Block 2"})
+        if self.path == "/register_node":
+            joining = body.get("node_address")
+            if not isinstance(joining, str):
+                return self.answer(400, {"error": "node_address must be given"})
+            others = [n for n in peers if n != joining]
+            if joining not in peers:
+                peers.append(joining)
+            return self.answer(200, {"message": f"{joining} was registered", "length": 1,
+                                     "tip": "ab" * 32, "nodes": others})
+        if self.path == "/register_with":
+            known = body.get("node_address")
+            if not isinstance(known, str):
+                return self.answer(400, {"error": "node_address must be given"})
+            peers.append(known)
+            return self.answer(200, {"message": f"Joined the network through {known}", "total_nodes": peers})
         if self.path == "/nodes/register":
             if not isinstance(body.get("nodes"), list):
                 return self.answer(400, {"error": "Please supply a valid list of nodes"})
@@ -126,4 +145,31 @@ if os.environ.get("FAKE_PORTFILE"):
     with open(os.environ["FAKE_PORTFILE"], "w") as f:
         f.write(str(server.server_address[1]))
 print(f"listening on {host}:{server.server_address[1]}", flush=True)
+
+
+def join(known, me):
+    """As the node does with --peer: register with the known node, then with its peers."""
+    import urllib.request
+
+    def register(url):
+        request = urllib.request.Request(url + "/register_node", data=json.dumps({"node_address": me}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return json.loads(answer.read())
+
+    try:
+        answer = register(known)
+        for n in [known] + answer.get("nodes", []):
+            if n not in peers:
+                peers.append(n)
+            if n != known:
+                register(n)
+    except Exception as e:  # noqa: BLE001 - a failed join is logged, as the node does
+        print(f"could not join through {known}: {e}", file=sys.stderr)
+
+
+if join_through and public_url:
+    import threading
+
+    threading.Thread(target=join, args=(join_through, public_url), daemon=True).start()
 server.serve_forever()

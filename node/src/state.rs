@@ -38,6 +38,9 @@ pub struct Adopted {
     pub blocks: Vec<Block>,
     /// Transfers of our abandoned blocks that are pending again.
     pub returned: usize,
+    /// Those transfers, to relay: peers that never saw them pending would
+    /// otherwise only learn of them once they are mined.
+    pub returned_transfers: Vec<Transaction>,
     /// Transfers that no longer fit the new chain, with the reason.
     pub dropped: Vec<(Transaction, AdmitError)>,
 }
@@ -300,11 +303,13 @@ impl State {
             returning.into_iter().chain(old_pool.iter().cloned()),
             candidate.ledger(),
         );
-        let returned = pool
+        let returned_transfers: Vec<Transaction> = pool
             .iter()
             .take(abandoned_count)
             .filter(|t| !old_pool.contains(t.signature().expect("the pool holds signed transfers")))
-            .count();
+            .cloned()
+            .collect();
+        let returned = returned_transfers.len();
         self.pool = pool;
         let blocks = candidate.blocks()[kept..].to_vec();
         self.index.truncate(
@@ -322,6 +327,7 @@ impl State {
             kept,
             blocks,
             returned,
+            returned_transfers,
             dropped,
         })
     }

@@ -41,6 +41,10 @@ impl Relayed {
         self.origin.as_ref() != Some(peer) && self.only_to.as_ref().is_none_or(|p| p == peer)
     }
 }
+/// The least time between two sync rounds asked for by announcements (or a
+/// join) rather than by the interval: a flood of unlinked blocks makes at
+/// most one round per this gap.
+const ASKED_SYNC_GAP: Duration = Duration::from_secs(1);
 
 /// What became of an announced block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +99,26 @@ impl Node {
     }
 
     async fn sync_loop(self, interval: Duration) {
+        let mut last_round: Option<tokio::time::Instant> = None;
         while !self.stopping() {
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
-                () = self.inner.background.sync_wanted.notified() => {}
+                () = self.inner.background.sync_wanted.notified() => {
+                    // Anyone can announce blocks that do not link, at any
+                    // rate: back-to-back rounds would turn a flood into a
+                    // stream of /health requests to every peer.
+                    if let Some(at) = last_round {
+                        let since = at.elapsed();
+                        if since < ASKED_SYNC_GAP {
+                            tokio::time::sleep(ASKED_SYNC_GAP - since).await;
+                        }
+                    }
+                }
             }
             if self.stopping() {
                 break;
             }
+            last_round = Some(tokio::time::Instant::now());
             if let Err(error) = self.sync_round().await {
                 tracing::warn!(%error, "background sync failed");
             }
@@ -441,6 +457,23 @@ impl Node {
             // One by one: a bad or full entry must not keep the others out.
             if let Err(error) = self.register(std::slice::from_ref(&entry)).await {
                 tracing::debug!(%entry, %error, "not registering a learned peer");
+            }
+        }
+        // The known node's peers learn of us too, so every node of the
+        // network finds every other (not only the node joined through).
+        let others: Vec<PeerAddr> = self.peers().into_iter().filter(|p| p != known).collect();
+        let introduced = net::broadcast(
+            &self.inner.client,
+            &others,
+            "/register_node",
+            &body,
+            Some(&me),
+            timeout,
+        )
+        .await;
+        for (peer, result) in introduced {
+            if !matches!(result, Ok(status) if status < 300) {
+                tracing::debug!(%peer, ?result, "a learned peer did not register us");
             }
         }
         self.inner.background.sync_wanted.notify_one();

@@ -296,6 +296,9 @@ impl Node {
         };
         self.cancel_search();
         self.commit(ticket).await?;
+        for transaction in &adopted.returned_transfers {
+            self.relay(transaction.clone(), None);
+        }
         for (transaction, reason) in &adopted.dropped {
             tracing::warn!(
                 signature = ?transaction.signature(),
