@@ -90,6 +90,12 @@ impl Node {
         }
         let node = self.clone();
         tokio::spawn(async move { node.relay_loop().await });
+        // What is pending now may never have reached the peers (this node
+        // was stopped or killed before its relays went out): tell them once.
+        let pending: Vec<Transaction> = self.with_state(|s| s.pool().iter().cloned().collect());
+        for transaction in pending {
+            self.relay(transaction, None);
+        }
     }
 
     fn stopping(&self) -> bool {
