@@ -6,13 +6,13 @@ use serde_json::{json, Map, Value};
 use wallet::{Address, Amount, Nonce, Signature, WalletError};
 
 use super::body::JsonObject;
-use super::is_loopback;
 #[allow(unused_imports)] // used only in the `#[utoipa::path]` annotations
 use super::openapi::{
     BalanceBody, ChainBody, ErrorBody, HealthBody, MessageBody, MinedBody, NewTransfer, NodesBody,
     PeersChanged, PendingBody, RegisterRequest, ResolveBody, SecretBody,
 };
 use super::ApiError;
+use super::{is_loopback, require_loopback, require_open_registration};
 use crate::chain::{FormError, Sender, Transaction};
 use crate::net::{PeerAddr, NODE_ID_HEADER};
 use crate::pool::AdmitError;
@@ -197,11 +197,7 @@ pub async fn register(
     req: HttpRequest,
     body: JsonObject,
 ) -> Result<HttpResponse> {
-    if !node.config().peers.open_registration && !is_loopback(&req) {
-        return Err(ApiError::Forbidden(
-            "this node registers peers only for callers on its own machine (peers.open_registration is false)".into(),
-        ));
-    }
+    require_open_registration(&node, &req)?;
     let entries = match body.0.get("nodes") {
         None | Some(Value::Null) => {
             return Err(ApiError::bad_request(
@@ -251,11 +247,7 @@ pub async fn forget(
     req: HttpRequest,
     peer: web::Path<String>,
 ) -> Result<HttpResponse> {
-    if !is_loopback(&req) {
-        return Err(ApiError::Forbidden(
-            "peers are removed only by callers on this machine (loopback)".into(),
-        ));
-    }
+    require_loopback(&req, "peers are removed")?;
     let peer = PeerAddr::parse(&peer).map_err(NodeError::from)?;
     let all = node.forget(&peer).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -303,11 +295,7 @@ pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResp
     )
 )]
 pub async fn secret(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
-    if !is_loopback(&req) {
-        return Err(ApiError::Forbidden(
-            "the secret is only given to callers on this machine (loopback)".into(),
-        ));
-    }
+    require_loopback(&req, "the secret is given")?;
     let secret = node.secret();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -167,6 +167,30 @@ async fn wrong_method(allowed: &'static str) -> HttpResponse {
         .json(serde_json::json!({ "error": format!("method not allowed; use {allowed}") }))
 }
 
+/// Refuses (403) a caller that is not on this machine; `what` says what is
+/// reserved for the owner ("the secret is given", "peers are removed").
+pub fn require_loopback(req: &HttpRequest, what: &str) -> Result<(), ApiError> {
+    if is_loopback(req) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{what} only to callers on this machine (loopback)"
+        )))
+    }
+}
+
+/// Refuses (403) a registration from another machine when
+/// `peers.open_registration` is false.
+pub fn require_open_registration(node: &Node, req: &HttpRequest) -> Result<(), ApiError> {
+    if node.config().peers.open_registration || is_loopback(req) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this node registers peers only for callers on its own machine (peers.open_registration is false)".into(),
+        ))
+    }
+}
+
 /// Whether the caller is on this machine: a loopback address, also when it
 /// arrives IPv4-mapped (`::ffff:127.0.0.1`) on a dual-stack socket. Every
 /// owner-only route asks this one function.

@@ -8,7 +8,7 @@ use super::openapi::{
     BlockBody, ErrorBody, JoinRequest, JoinedBody, MessageBody, PeersChanged, RelayAnswer,
     RelayRequest,
 };
-use super::{is_loopback, ApiError};
+use super::{require_loopback, require_open_registration, ApiError};
 use crate::chain::{Block, Transaction};
 use crate::net::{PeerAddr, ORIGIN_HEADER};
 use crate::service::{Node, NodeError, ReceiveError, Received};
@@ -150,11 +150,7 @@ pub async fn register_node(
     req: HttpRequest,
     body: JsonObject,
 ) -> Result<HttpResponse> {
-    if !node.config().peers.open_registration && !is_loopback(&req) {
-        return Err(ApiError::Forbidden(
-            "this node registers peers only for callers on its own machine (peers.open_registration is false)".into(),
-        ));
-    }
+    require_open_registration(&node, &req)?;
     let joining = node_address(&body)?;
     let all = node.register(&[joining.to_string()]).await?;
     let others: Vec<&PeerAddr> = all.iter().filter(|p| **p != joining).collect();
@@ -187,11 +183,7 @@ pub async fn register_with(
     req: HttpRequest,
     body: JsonObject,
 ) -> Result<HttpResponse> {
-    if !is_loopback(&req) {
-        return Err(ApiError::Forbidden(
-            "only the node's owner (loopback) can make it join a network".into(),
-        ));
-    }
+    require_loopback(&req, "joining a network is allowed")?;
     let known = node_address(&body)?;
     let all = node.join(&known).await?;
     Ok(HttpResponse::Ok().json(json!({

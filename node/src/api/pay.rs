@@ -7,7 +7,7 @@ use wallet::{Address, Amount};
 
 use super::body::JsonObject;
 use super::openapi::{ErrorBody, PaidBody, PayRequest};
-use super::{is_loopback, ApiError};
+use super::{require_loopback, ApiError};
 use crate::service::Node;
 
 /// `POST /wallet/pay` with `{"recipient": ADDRESS, "amount": N}`, for
@@ -38,11 +38,7 @@ pub async fn pay(
     req: HttpRequest,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    if !is_loopback(&req) {
-        return Err(ApiError::Forbidden(
-            "only callers on this machine (loopback) may pay from the node's wallet".into(),
-        ));
-    }
+    require_loopback(&req, "paying from the node's wallet is allowed")?;
     let json_type = req
         .headers()
         .get(header::CONTENT_TYPE)
