@@ -3,9 +3,11 @@
 //! Builds a data directory holding a valid chain of N blocks (difficulty 1,
 //! the default genesis and reward; each block after the second holds one
 //! signed transfer, alternately between two wallets, and the reward), then
-//! starts the real optimized `node` binary on it several times. The node
-//! validates the whole chain, signatures included, before it listens, so the
-//! figures are what an operator waits for.
+//! starts the real optimized `sigchain-node` binary on it several times, as a
+//! normal start (hashes, links, proofs, rewards and balances checked; stored
+//! signatures trusted) and with `--reverify` (every signature verified too).
+//! The node checks the chain before it listens, so the figures are what an
+//! operator waits for.
 //!
 //! Run `cargo build --release -p node` first: the bench starts
 //! `target/release/sigchain-node` (or `NODE_BIN`). `STARTUP_BENCH_SIZES=1000,5000`
@@ -139,10 +141,11 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 /// Starts the node on `dir`; returns (spawn → listening line, RSS KiB, peak RSS KiB, /chain time).
-fn start(node: &Path, dir: &Path, cwd: &Path) -> (Duration, u64, u64, Duration) {
+fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> (Duration, u64, u64, Duration) {
     let started = Instant::now();
     let mut child = Command::new(node)
         .args(["--host", "127.0.0.1", "--port", "0", "--difficulty", "1"])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir)
         // No config.toml is read from an empty directory.
@@ -247,10 +250,11 @@ fn main() {
         // redb grows the file by regions it has not written yet: the file is
         // sparse, so its length overstates what it takes on disk.
         let (size, allocated) = (metadata.len(), metadata.blocks() * 512);
-        for _ in 0..STARTS {
-            let (listening, rss, peak, serve) = start(&node, &dir, &cwd);
-            println!(
-                "{count:>7} blocks: spawn to listening {:>7.0} ms, RSS after start {:>6.1} MiB (peak {:.1} MiB), GET /chain {:.0} ms; {} length {:.1} MiB = {} bytes/block, on disk {:.1} MiB = {} bytes/block",
+        for (mode, extra) in [("normal", &[][..]), ("--reverify", &["--reverify"][..])] {
+            for _ in 0..STARTS {
+                let (listening, rss, peak, serve) = start(&node, &dir, &cwd, extra);
+                println!(
+                "{count:>7} blocks, {mode:>10}: spawn to listening {:>7.0} ms, RSS after start {:>6.1} MiB (peak {:.1} MiB), GET /chain {:.0} ms; {} length {:.1} MiB = {} bytes/block, on disk {:.1} MiB = {} bytes/block",
                 listening.as_secs_f64() * 1e3,
                 rss as f64 / 1024.0,
                 peak as f64 / 1024.0,
@@ -261,6 +265,7 @@ fn main() {
                 allocated as f64 / (1024.0 * 1024.0),
                 allocated / count,
             );
+            }
         }
     }
 }
