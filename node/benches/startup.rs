@@ -145,6 +145,9 @@ fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> (Duration, u64,
     let started = Instant::now();
     let mut child = Command::new(node)
         .args(["--host", "127.0.0.1", "--port", "0", "--difficulty", "1"])
+        // The bench writes the chain through the store, without a node key:
+        // the first start makes one (later starts find it and ignore the flag).
+        .arg("--new-key")
         .args(extra)
         .arg("--data-dir")
         .arg(dir)
