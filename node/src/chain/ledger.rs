@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sha2::{Digest as _, Sha256};
 use wallet::{Address, Signature};
 
 use super::{Block, Transaction};
@@ -24,11 +25,20 @@ pub enum LedgerError {
     Overflow { tx: usize },
 }
 
+/// The SHA-256 of a signature's text: what the replay set keeps, 32 bytes
+/// instead of the 344 characters of a 2048-bit signature. One signature has
+/// exactly one text (canonical base64), so equal digests mean a replay.
+type SignatureDigest = [u8; 32];
+
+fn digest(signature: &Signature) -> SignatureDigest {
+    Sha256::digest(signature.as_str().as_bytes()).into()
+}
+
 /// Balances and the set of signatures seen, after some prefix of a chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     balances: HashMap<Address, u64>,
-    seen: HashSet<Signature>,
+    seen: HashSet<SignatureDigest>,
     minted: u64,
 }
 
@@ -40,7 +50,7 @@ impl Ledger {
 
     /// Whether `signature` appears in the chain.
     pub fn has_seen(&self, signature: &Signature) -> bool {
-        self.seen.contains(signature)
+        self.seen.contains(&digest(signature))
     }
 
     /// All coins ever minted by rewards; equals the sum of all balances.
@@ -58,7 +68,7 @@ impl Ledger {
         // Work on the touched accounts only, then commit, so a rejected block
         // leaves the ledger as it was.
         let mut touched: HashMap<&Address, u64> = HashMap::new();
-        let mut new_seen: HashSet<&Signature> = HashSet::new();
+        let mut new_seen: HashSet<SignatureDigest> = HashSet::new();
         let mut minted = self.minted;
         for (tx, transaction) in block.transactions.iter().enumerate() {
             let amount = transaction.amount().get();
@@ -73,7 +83,8 @@ impl Ledger {
                     transfer,
                     signature,
                 } => {
-                    if self.seen.contains(signature) || !new_seen.insert(signature) {
+                    let seen = digest(signature);
+                    if self.seen.contains(&seen) || !new_seen.insert(seen) {
                         return Err(LedgerError::Replay { tx });
                     }
                     let balance = self.current(&touched, &transfer.sender);
@@ -90,7 +101,7 @@ impl Ledger {
         for (address, balance) in touched {
             self.balances.insert(address.clone(), balance);
         }
-        self.seen.extend(new_seen.into_iter().cloned());
+        self.seen.extend(new_seen);
         self.minted = minted;
         Ok(())
     }
