@@ -13,10 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use node::chain::pow::PowTarget;
-use node::chain::{Block, PreviousHash, Rules, Timestamp, Transaction};
-use node::store::{NetworkId, Op, Store};
-use wallet::{Amount, Wallet};
+use wallet::Wallet;
 
 /// Difficulty of the bench networks: low, so mining does not dominate.
 const DIFFICULTY: u32 = 1;
@@ -247,75 +244,7 @@ fn relay(nodes: &[Running]) {
 
 /// Builds a valid chain of `count` blocks, one signed transfer in each after the second.
 fn build(dir: &Path, count: u64) {
-    let rules = Rules::new(
-        DIFFICULTY,
-        Amount::new(1).expect("1 is a valid amount"),
-        0.0,
-        1000,
-    );
-    let (a, b) = (Wallet::generate(), Wallet::generate());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    let transfers: Vec<Transaction> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (a, b) = (&a, &b);
-                scope.spawn(move || {
-                    (3..=count)
-                        .filter(|i| i % threads == t)
-                        .map(|i| {
-                            let (from, to) = if i % 2 == 1 { (a, b) } else { (b, a) };
-                            (i, common::signed(from, to, 1, i))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(u64, Transaction)> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a signing thread does not panic"))
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, t)| t).collect()
-    });
-    let network = NetworkId {
-        genesis: rules.genesis_hash,
-        difficulty: DIFFICULTY,
-    };
-    let (store, _) = Store::open(dir, &network, &rules.genesis).expect("a new store opens");
-    let mut previous = rules.genesis.clone();
-    let mut transfers = transfers.into_iter();
-    let mut ops = Vec::new();
-    for index in 2..=count {
-        let mut transactions = Vec::with_capacity(2);
-        if index >= 3 {
-            transactions.push(transfers.next().expect("one transfer per block from 3"));
-        }
-        transactions.push(Transaction::Reward {
-            recipient: a.address().clone(),
-            amount: rules.mining_reward,
-        });
-        let proof = PowTarget::after(&previous, DIFFICULTY)
-            .first_valid_in(0..=u64::MAX)
-            .expect("difficulty 1 has proofs among the first few dozen numbers");
-        let block = Block {
-            index,
-            previous_hash: PreviousHash::Hash(previous.hash()),
-            proof,
-            timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
-                .expect("a finite timestamp"),
-            transactions,
-        };
-        previous = block.clone();
-        ops.push(Op::AppendBlock {
-            block,
-            mined: Vec::new(),
-        });
-        if ops.len() == 1000 || index == count {
-            store
-                .write(std::mem::take(&mut ops))
-                .expect("the store accepts blocks");
-        }
-    }
+    common::build_chain(dir, count, DIFFICULTY);
 }
 
 /// A fresh node catches up with `server` through `how` (a request on the fresh node); returns (seconds, peak RSS KiB).

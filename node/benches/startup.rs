@@ -24,108 +24,23 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use node::chain::pow::PowTarget;
-use node::chain::{Block, PreviousHash, Rules, Timestamp, Transaction};
-use node::store::{NetworkId, Op, Store, STORE_FILE};
-use wallet::{Amount, Wallet};
+use node::store::STORE_FILE;
 
 const DIFFICULTY: u32 = 1;
-const BLOCKS_PER_COMMIT: usize = 1_000;
 const STARTS: usize = 3;
 
 /// The default network's rules (genesis timestamp 0.0, reward 1) at difficulty 1.
-fn rules() -> Rules {
-    Rules::new(
-        DIFFICULTY,
-        Amount::new(1).expect("1 is a valid amount"),
-        0.0,
-        1000,
-    )
-}
-
-/// Signs the transfer of block `index`: from `a` to `b` in odd blocks, back in even ones.
-fn transfer(a: &Wallet, b: &Wallet, index: u64) -> Transaction {
-    let (from, to) = if index % 2 == 1 { (a, b) } else { (b, a) };
-    common::signed(from, to, 1, index)
-}
-
 /// Builds a valid chain of `count` blocks in the data directory `dir` (unless one is there).
 fn build(dir: &Path, count: u64) {
     if dir.join(STORE_FILE).exists() {
         return;
     }
-    let rules = rules();
-    let a = Wallet::generate();
-    let b = Wallet::generate();
     let started = Instant::now();
-    // Signing is the slow part: on every core. Block 3 is the first with a transfer.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    let transfers: Vec<Transaction> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (a, b) = (&a, &b);
-                scope.spawn(move || {
-                    (3..=count)
-                        .filter(|i| i % threads == t)
-                        .map(|i| (i, transfer(a, b, i)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(u64, Transaction)> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a signing thread does not panic"))
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, t)| t).collect()
-    });
-    let signed = started.elapsed();
-
-    let network = NetworkId {
-        genesis: rules.genesis_hash,
-        difficulty: DIFFICULTY,
-    };
-    let (store, _) = Store::open(dir, &network, &rules.genesis).expect("a new store opens");
-    let mut previous = rules.genesis.clone();
-    let mut transfers = transfers.into_iter();
-    let mut ops = Vec::with_capacity(BLOCKS_PER_COMMIT);
-    for index in 2..=count {
-        let mut transactions = Vec::with_capacity(2);
-        if index >= 3 {
-            transactions.push(transfers.next().expect("one transfer per block from 3"));
-        }
-        // Rewards go to `a`; `b` only passes on the coin it was sent.
-        transactions.push(Transaction::Reward {
-            recipient: a.address().clone(),
-            amount: rules.mining_reward,
-        });
-        let target = PowTarget::after(&previous, DIFFICULTY);
-        let proof = target
-            .first_valid_in(0..=u64::MAX)
-            .expect("difficulty 1 has proofs among the first few dozen numbers");
-        let block = Block {
-            index,
-            previous_hash: PreviousHash::Hash(previous.hash()),
-            proof,
-            timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
-                .expect("a finite timestamp"),
-            transactions,
-        };
-        previous = block.clone();
-        ops.push(Op::AppendBlock {
-            block,
-            mined: Vec::new(),
-        });
-        if ops.len() == BLOCKS_PER_COMMIT || index == count {
-            store
-                .write(std::mem::take(&mut ops))
-                .expect("the bench store accepts blocks");
-        }
-    }
+    let signing = common::build_chain(dir, count, DIFFICULTY);
     eprintln!(
         "built {count} blocks in {:.1} s (signing {:.1} s)",
         started.elapsed().as_secs_f64(),
-        signed.as_secs_f64()
+        signing.as_secs_f64()
     );
 }
 

@@ -1,7 +1,11 @@
-//! Shared by the node benches: a signed transfer fixture and the block counts to measure.
+//! Shared by the node benches: a signed transfer fixture, a chain written straight into a store, and the block counts to measure.
 #![allow(dead_code)] // Each bench uses its own part.
 
-use node::chain::Transaction;
+use std::path::Path;
+
+use node::chain::pow::PowTarget;
+use node::chain::{Block, PreviousHash, Rules, Timestamp, Transaction};
+use node::store::{NetworkId, Op, Store};
 use wallet::{Amount, Nonce, Wallet};
 
 /// `from` pays `to` `amount` coins, signed, with `nonce` (which keeps each such transfer distinct).
@@ -25,4 +29,89 @@ pub fn sizes_from_env(var: &str) -> Vec<u64> {
                 .collect()
         })
         .unwrap_or_else(|| vec![10_000, 100_000])
+}
+
+/// The rules the store-built chains follow: `difficulty`, a reward of 1, genesis at 0.
+pub fn chain_rules(difficulty: u32) -> Rules {
+    Rules::new(
+        difficulty,
+        Amount::new(1).expect("1 is a valid amount"),
+        0.0,
+        1000,
+    )
+}
+
+/// Writes a valid chain of `count` blocks into a new store in `dir`, through
+/// the store (no node, no HTTP): every block after the second holds one
+/// signed transfer, alternately between two wallets, and each a reward.
+/// Signing, the slow part, runs on every core; returns how long it took.
+pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Duration {
+    let rules = chain_rules(difficulty);
+    let (a, b) = (Wallet::generate(), Wallet::generate());
+    let started = std::time::Instant::now();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    let transfers: Vec<Transaction> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (a, b) = (&a, &b);
+                scope.spawn(move || {
+                    (3..=count)
+                        .filter(|i| i % threads == t)
+                        .map(|i| {
+                            let (from, to) = if i % 2 == 1 { (a, b) } else { (b, a) };
+                            (i, signed(from, to, 1, i))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(u64, Transaction)> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a signing thread does not panic"))
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, t)| t).collect()
+    });
+    let signing = started.elapsed();
+    let network = NetworkId {
+        genesis: rules.genesis_hash,
+        difficulty,
+    };
+    let (store, _) = Store::open(dir, &network, &rules.genesis).expect("a new store opens");
+    let mut previous = rules.genesis.clone();
+    let mut transfers = transfers.into_iter();
+    let mut ops = Vec::with_capacity(1000);
+    for index in 2..=count {
+        let mut transactions = Vec::with_capacity(2);
+        if index >= 3 {
+            transactions.push(transfers.next().expect("one transfer per block from 3"));
+        }
+        // Rewards go to `a`; `b` only passes on the coin it was sent.
+        transactions.push(Transaction::Reward {
+            recipient: a.address().clone(),
+            amount: rules.mining_reward,
+        });
+        let proof = PowTarget::after(&previous, difficulty)
+            .first_valid_in(0..=u64::MAX)
+            .expect("a low difficulty has proofs among the first few hundred numbers");
+        let block = Block {
+            index,
+            previous_hash: PreviousHash::Hash(previous.hash()),
+            proof,
+            timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
+                .expect("a finite timestamp"),
+            transactions,
+        };
+        previous = block.clone();
+        ops.push(Op::AppendBlock {
+            block,
+            mined: Vec::new(),
+        });
+        if ops.len() == 1000 || index == count {
+            store
+                .write(std::mem::take(&mut ops))
+                .expect("the bench store accepts blocks");
+        }
+    }
+    signing
 }
