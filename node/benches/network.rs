@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -379,20 +379,7 @@ fn serve_whole(mut stream: std::net::TcpStream, upstream: &str) {
 }
 
 fn main() {
-    let me = std::env::current_exe().expect("the bench knows its own path");
-    let bin: PathBuf = std::env::var_os("NODE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            me.parent()
-                .and_then(Path::parent)
-                .expect("benches live in target/release/deps")
-                .join("sigchain-node")
-        });
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release -p node` first (or set NODE_BIN)",
-        bin.display()
-    );
+    let bin = common::node_bin();
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let root = tmp.path();
     {

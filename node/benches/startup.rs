@@ -136,21 +136,7 @@ fn http_get(url: &str, path: &str) -> usize {
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is expected.
     let sizes = common::sizes_from_env("STARTUP_BENCH_SIZES");
-    let me = std::env::current_exe().expect("the bench knows its own path");
-    // target/release/deps/startup-HASH -> target/release/sigchain-node
-    let node: PathBuf = std::env::var_os("NODE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            me.parent()
-                .and_then(Path::parent)
-                .expect("benches live in target/release/deps")
-                .join("sigchain-node")
-        });
-    assert!(
-        node.exists(),
-        "{} is missing: run `cargo build --release -p node` first (or set NODE_BIN)",
-        node.display()
-    );
+    let node = common::node_bin();
     let temporary;
     let root: PathBuf = match std::env::var_os("STARTUP_BENCH_DIR") {
         Some(dir) => dir.into(),

@@ -1,7 +1,7 @@
 //! Shared by the node benches: a signed transfer fixture, a chain written straight into a store, and the block counts to measure.
 #![allow(dead_code)] // Each bench uses its own part.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use node::chain::pow::PowTarget;
 use node::chain::{Block, PreviousHash, Rules, Timestamp, Transaction};
@@ -114,4 +114,24 @@ pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Durati
         }
     }
     signing
+}
+
+/// The optimized node binary the benches start: `NODE_BIN`, else
+/// `target/release/sigchain-node` beside the bench (`target/release/deps/NAME-HASH`).
+pub fn node_bin() -> PathBuf {
+    let bin = std::env::var_os("NODE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let me = std::env::current_exe().expect("the bench knows its own path");
+            me.parent()
+                .and_then(Path::parent)
+                .expect("benches live in target/release/deps")
+                .join("sigchain-node")
+        });
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release -p node` first (or set NODE_BIN)",
+        bin.display()
+    );
+    bin
 }
