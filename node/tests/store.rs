@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use node::chain::{Block, BlockHash, PreviousHash, Sender, Timestamp, Transaction};
 use node::store::{
-    load_or_create_wallet, Loaded, NetworkId, Op, Store, StoreError, KEY_FILE, STORE_FILE,
+    load_or_create_wallet, Loaded, NetworkId, Op, Store, StoreError, StoreReader, KEY_FILE,
+    STORE_FILE,
 };
 use wallet::{Amount, Nonce, Signature, Wallet};
 
@@ -229,6 +230,84 @@ fn addresses_first_seen_after_a_reopen_are_stored_too() {
     let (_store, loaded) = open(dir.path());
     assert_eq!(loaded.pool, [transfer(1), transfer(2), transfer(3)]);
     assert_eq!(loaded.blocks, [genesis(), block(2, 1, 4)]);
+}
+
+/// Everything `reader` holds, read one block at a time and as a range.
+fn read_all(reader: &StoreReader) -> Vec<Block> {
+    let one_by_one: Vec<Block> = (1..=reader.len())
+        .map(|i| {
+            reader
+                .block(i)
+                .unwrap()
+                .expect("every index up to len is stored")
+        })
+        .collect();
+    let ranged: Vec<Block> = reader
+        .blocks(1, u64::MAX)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(one_by_one, ranged);
+    ranged
+}
+
+#[test]
+fn a_reader_reads_back_what_was_committed_as_one_snapshot() {
+    fn sent<T: Send>() {}
+    sent::<StoreReader>();
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let written: Vec<Block> = (2..=40).map(|i| block(i, i * 3, i as u32)).collect();
+    store
+        .write(
+            written
+                .iter()
+                .map(|b| Op::AppendBlock {
+                    block: b.clone(),
+                    mined: vec![],
+                })
+                .collect(),
+        )
+        .unwrap();
+    let mut chain = vec![genesis()];
+    chain.extend(written);
+    let reader = store.reader().unwrap();
+    assert_eq!(reader.len(), 40);
+    assert_eq!(read_all(&reader), chain);
+    assert_eq!(reader.block(0).unwrap(), None);
+    assert_eq!(reader.block(41).unwrap(), None);
+    let some =
+        |from, to| -> Vec<u64> { reader.blocks(from, to).map(|b| b.unwrap().index).collect() };
+    assert_eq!(some(38, 100), [38, 39, 40]);
+    assert_eq!(some(0, 3), [1, 2]);
+    assert!(some(41, 50).is_empty());
+    assert!(some(5, 5).is_empty());
+
+    // A block with an address never stored before, committed after the reader began.
+    let carol = Wallet::generate();
+    let mut to_carol = block(41, 1, 0);
+    to_carol.transactions[1] = Transaction::Reward {
+        recipient: carol.address().clone(),
+        amount: Amount::new(1).unwrap(),
+    };
+    store
+        .write(vec![Op::AppendBlock {
+            block: to_carol.clone(),
+            mined: vec![],
+        }])
+        .unwrap();
+    assert_eq!(reader.len(), 40, "the first snapshot does not change");
+    assert_eq!(reader.block(41).unwrap(), None);
+    assert_eq!(read_all(&reader), chain);
+    chain.push(to_carol);
+    assert_eq!(read_all(&store.reader().unwrap()), chain);
+
+    // After a reopen, the book is rebuilt from the stored addresses.
+    drop(reader);
+    drop(store);
+    let (store, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks, chain);
+    assert_eq!(read_all(&store.reader().unwrap()), chain);
 }
 
 #[test]
@@ -814,6 +893,8 @@ fn a_failed_commit_degrades_the_store_until_it_is_reloaded_and_the_disk_has_room
         })
         .expect("a commit fails on a full disk");
     assert!(matches!(error, StoreError::Io { .. }), "{error:?}");
+    // Until the file is opened again, no snapshot can begin.
+    assert!(matches!(store.reader(), Err(StoreError::Degraded { .. })));
     assert!(error.is_disk_failure());
     assert!(error.to_string().contains("No space left"), "{error}");
     assert_eq!(store.failures(), 1);
@@ -833,6 +914,8 @@ fn a_failed_commit_degrades_the_store_until_it_is_reloaded_and_the_disk_has_room
         .expect("the store reads again on a full disk");
     assert_eq!(loaded.blocks.len(), 2);
     assert_eq!(loaded.pool, acknowledged);
+    // Reads are served again from the reopened file while writes are refused.
+    assert_eq!(read_all(&store.reader().unwrap()), loaded.blocks);
     assert!(!loaded.pool.contains(&refused));
     assert!(loaded.peers.is_empty());
 
@@ -856,6 +939,10 @@ fn a_failed_commit_degrades_the_store_until_it_is_reloaded_and_the_disk_has_room
             },
         ])
         .unwrap();
+    assert_eq!(
+        store.reader().unwrap().block(3).unwrap(),
+        Some(block(3, 7, 1))
+    );
     drop(store);
 
     let (_store, loaded) = open(&data);

@@ -54,6 +54,8 @@ pub(crate) struct Encoder {
     ids: HashMap<String, u32>,
     /// Numbered since the last commit.
     new: Vec<(u32, String)>,
+    /// The same addresses parsed, for the readers' address book once committed.
+    new_parsed: Vec<Address>,
 }
 
 impl Encoder {
@@ -63,7 +65,22 @@ impl Encoder {
         Encoder {
             ids,
             new: Vec::new(),
+            new_parsed: Vec::new(),
         }
+    }
+
+    /// How many addresses are numbered, stored or not.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The numbered address texts in id order (for the readers' address book).
+    pub(crate) fn texts(&self) -> Vec<String> {
+        let mut texts = vec![String::new(); self.ids.len()];
+        for (text, &id) in &self.ids {
+            texts[id as usize].clone_from(text);
+        }
+        texts
     }
 
     fn id(&mut self, address: &Address) -> u32 {
@@ -73,6 +90,7 @@ impl Encoder {
         let id = u32::try_from(self.ids.len()).expect("fewer than 4 billion distinct addresses");
         self.ids.insert(address.as_str().to_owned(), id);
         self.new.push((id, address.as_str().to_owned()));
+        self.new_parsed.push(address.clone());
         id
     }
 
@@ -81,13 +99,16 @@ impl Encoder {
         &self.new
     }
 
-    /// The commit holding [`Encoder::unstored`] succeeded.
-    pub(crate) fn committed(&mut self) {
+    /// The commit holding [`Encoder::unstored`] succeeded: returns those
+    /// addresses parsed, in id order (they follow every address stored before).
+    pub(crate) fn committed(&mut self) -> Vec<Address> {
         self.new.clear();
+        std::mem::take(&mut self.new_parsed)
     }
 
     /// The commit failed: forgets the unstored numbers, so they are given again.
     pub(crate) fn forget_unstored(&mut self) {
+        self.new_parsed.clear();
         for (_, text) in self.new.drain(..) {
             self.ids.remove(&text);
         }
@@ -140,6 +161,12 @@ impl Encoder {
     }
 }
 
+/// Where decoding finds the address an id stands for.
+pub(crate) trait AddressSource {
+    /// The address numbered `id`; an error text if there is none or it is invalid.
+    fn address(&mut self, id: u32) -> Result<Address, String>;
+}
+
 /// The loader's side: decodes stored entries, parsing each address once.
 pub(crate) struct Decoder {
     texts: Vec<String>,
@@ -158,6 +185,18 @@ impl Decoder {
         self.texts
     }
 
+    pub(crate) fn block(&mut self, bytes: &[u8]) -> Result<Block, String> {
+        decode_block(bytes, self)
+    }
+
+    pub(crate) fn transaction(&mut self, bytes: &[u8]) -> Result<Transaction, String> {
+        let stored: StoredTransaction<'_> =
+            serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        checked(stored, self)
+    }
+}
+
+impl AddressSource for Decoder {
     fn address(&mut self, id: u32) -> Result<Address, String> {
         let at = id as usize;
         if let Some(Some(address)) = self.parsed.get(at) {
@@ -167,61 +206,61 @@ impl Decoder {
             .texts
             .get(at)
             .ok_or_else(|| format!("address {id} is not in the addresses table"))?;
-        let address =
-            Address::parse(text).map_err(|e| format!("stored address {id} is invalid: {e}"))?;
+        let address = parse_address(id, text)?;
         self.parsed[at] = Some(address.clone());
         Ok(address)
     }
+}
 
-    pub(crate) fn block(&mut self, bytes: &[u8]) -> Result<Block, String> {
-        let stored: StoredBlock<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let previous_hash =
-            PreviousHash::try_from(&stored.previous_hash).map_err(|e| e.to_string())?;
-        let transactions = stored
-            .transactions
-            .into_iter()
-            .enumerate()
-            .map(|(at, tx)| {
-                self.checked(tx)
-                    .map_err(|e| format!("transaction {at}: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Block {
-            index: stored.index,
-            previous_hash,
-            proof: stored.proof,
-            timestamp: Timestamp::from(stored.timestamp),
-            transactions,
-        })
-    }
+/// Parses the stored address numbered `id`.
+pub(crate) fn parse_address(id: u32, text: &str) -> Result<Address, String> {
+    Address::parse(text).map_err(|e| format!("stored address {id} is invalid: {e}"))
+}
 
-    pub(crate) fn transaction(&mut self, bytes: &[u8]) -> Result<Transaction, String> {
-        let stored: StoredTransaction<'_> =
-            serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        self.checked(stored)
-    }
+/// Decodes a stored block, its addresses from `addresses`.
+pub(crate) fn decode_block(
+    bytes: &[u8],
+    addresses: &mut impl AddressSource,
+) -> Result<Block, String> {
+    let stored: StoredBlock<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let previous_hash = PreviousHash::try_from(&stored.previous_hash).map_err(|e| e.to_string())?;
+    let transactions = stored
+        .transactions
+        .into_iter()
+        .enumerate()
+        .map(|(at, tx)| checked(tx, addresses).map_err(|e| format!("transaction {at}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Block {
+        index: stored.index,
+        previous_hash,
+        proof: stored.proof,
+        timestamp: Timestamp::from(stored.timestamp),
+        transactions,
+    })
+}
 
-    /// Rebuilds a transaction through the chain's one checked constructor.
-    fn checked(&mut self, tx: StoredTransaction<'_>) -> Result<Transaction, String> {
-        let amount = Amount::new(tx.amount).map_err(|e| e.to_string())?;
-        let recipient = self.address(tx.recipient)?;
-        let sender = match tx.sender {
-            None => Sender::Reward,
-            Some(id) => Sender::Address(self.address(id)?),
-        };
-        let nonce = tx
-            .nonce
-            .map(Nonce::new)
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        let signature = tx
-            .signature
-            .map(|text| Signature::parse(&text))
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        Transaction::from_parts(sender, recipient, amount, nonce, signature)
-            .map_err(|e| e.to_string())
-    }
+/// Rebuilds a transaction through the chain's one checked constructor.
+fn checked(
+    tx: StoredTransaction<'_>,
+    addresses: &mut impl AddressSource,
+) -> Result<Transaction, String> {
+    let amount = Amount::new(tx.amount).map_err(|e| e.to_string())?;
+    let recipient = addresses.address(tx.recipient)?;
+    let sender = match tx.sender {
+        None => Sender::Reward,
+        Some(id) => Sender::Address(addresses.address(id)?),
+    };
+    let nonce = tx
+        .nonce
+        .map(Nonce::new)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let signature = tx
+        .signature
+        .map(|text| Signature::parse(&text))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Transaction::from_parts(sender, recipient, amount, nonce, signature).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@
 //! - `schema.rs`: the tables, [`FORMAT_VERSION`], [`NetworkId`], creating a
 //!   new store and checking the `meta` table of an existing one.
 //! - `load.rs`: reading everything stored into [`Loaded`] at start-up.
+//! - `read.rs`: [`StoreReader`], a snapshot of what is committed, read beside
+//!   the writer (the database handle and address book they share).
 //! - `writer.rs`: the group-committing writer thread and applying each [`Op`];
 //!   `writer/recover.rs`: its way back from a failed commit.
 //! - `codec.rs`: the stored byte form of blocks and pool entries.
@@ -50,6 +52,7 @@ mod dir;
 mod error;
 mod keyfile;
 mod load;
+mod read;
 mod schema;
 mod writer;
 
@@ -70,6 +73,7 @@ pub(crate) use dir::{create_dir, sync_dir};
 pub use error::StoreError;
 pub use keyfile::{create_wallet, load_or_create_wallet, load_wallet, KEY_FILE};
 pub use load::Loaded;
+pub use read::StoreReader;
 pub use schema::{NetworkId, FORMAT_VERSION};
 pub use writer::{CommitObserver, Op, PROBE_FILE};
 
@@ -89,6 +93,7 @@ struct Inner {
     path: Arc<Path>,
     queue: Option<mpsc::Sender<Request>>,
     shared: Arc<Shared>,
+    live: Arc<read::Live>,
     writer: Option<JoinHandle<()>>,
     // Declared after `writer`, and so released after the database is closed.
     _lock: File,
@@ -190,6 +195,7 @@ impl Store {
                 path,
                 queue: Some(started.queue),
                 shared: started.shared,
+                live: started.live,
                 writer: Some(started.thread),
                 _lock: lock,
             }),
@@ -263,6 +269,25 @@ impl Store {
     /// Must not be called from async code (it blocks).
     pub fn probe(&self) -> Result<(), StoreError> {
         self.ask(Control::Probe)
+    }
+
+    /// A consistent snapshot of what is committed, read without the writer
+    /// (a redb read transaction on the live file): what every write
+    /// acknowledged before this call stored, and nothing written after it.
+    ///
+    /// Fails with [`StoreError::Degraded`] from a failed commit until the
+    /// file was opened again ([`Store::reload`]). Cheap (no block is read);
+    /// may touch the disk, so call it off the async workers.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        read::StoreReader::open(&self.inner.live, self.inner.path.clone(), || {
+            StoreError::Degraded {
+                path: self.inner.path.to_path_buf(),
+                detail: self.degraded().map_or_else(
+                    || "the database is closed".to_owned(),
+                    |reason| format!("{reason} (the file is being opened again)"),
+                ),
+            }
+        })
     }
 
     /// Why writes are refused, while they are: the failed commit's error.

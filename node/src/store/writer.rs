@@ -12,9 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{Database, Table};
+
 use tokio::sync::oneshot;
 use wallet::Signature;
 
+use super::read::Live;
 use super::schema::{self, At, NetworkId, BLOCKS, PEERS, POOL};
 use super::{codec, Loaded, StoreError};
 use crate::chain::{Block, Transaction};
@@ -98,6 +100,7 @@ impl Shared {
 pub(super) struct Started {
     pub(super) queue: mpsc::Sender<Request>,
     pub(super) shared: Arc<Shared>,
+    pub(super) live: Arc<Live>,
     pub(super) thread: JoinHandle<()>,
 }
 
@@ -120,8 +123,9 @@ pub(super) fn spawn(
     next_seq: u64,
     encoder: codec::Encoder,
 ) -> Result<Started, StoreError> {
+    let live = Arc::new(Live::new(db, encoder.texts()));
     let writer = Writer {
-        db: Some(db),
+        live: live.clone(),
         path: path.clone(),
         location,
         tip,
@@ -139,15 +143,17 @@ pub(super) fn spawn(
     Ok(Started {
         queue,
         shared,
+        live,
         thread,
     })
 }
 
 /// The writer thread's state: the database and what it needs to check and number requests.
 struct Writer {
-    /// `None` from a failed commit until the file is opened again: redb
-    /// refuses every operation on a handle once one of its writes failed.
-    db: Option<Database>,
+    /// The database (shared with readers): `None` from a failed commit until
+    /// the file is opened again, since redb refuses every operation on a
+    /// handle once one of its writes failed.
+    live: Arc<Live>,
     path: Arc<Path>,
     location: Location,
     /// The stored chain's length (= the tip's index).
@@ -239,6 +245,9 @@ impl Writer {
             }
             self.commit_batch(writes);
         }
+        // Closed now, not when the last reader lets go of the shared handle:
+        // the store may be opened again as soon as it is dropped.
+        self.live.replace(None);
     }
 
     fn commit_batch(&mut self, batch: Vec<Write>) {
@@ -300,7 +309,7 @@ impl Writer {
     /// Enters the degraded state after the failed commit `error`. Done before
     /// anyone hears of the failure, so whoever does sees the store degraded.
     fn fail(&mut self, error: &StoreError) {
-        self.db = None;
+        self.live.replace(None);
         let reason = error.to_string();
         self.shared.set_degraded(Some(reason.clone()));
         self.shared.failures.fetch_add(1, Ordering::SeqCst);
@@ -314,7 +323,8 @@ impl Writer {
     fn write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
         let result = self.try_write(accepted);
         match result {
-            Ok(()) => self.encoder.committed(),
+            // Readers may now meet the new numbers.
+            Ok(()) => self.live.book().append(self.encoder.committed()),
             // Numbers given to addresses in the failed commit were not stored.
             Err(_) => self.encoder.forget_unstored(),
         }
@@ -323,10 +333,8 @@ impl Writer {
 
     fn try_write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
         let path = &*self.path;
-        let db = self
-            .db
-            .as_ref()
-            .expect("a healthy writer has its database open");
+        let db = self.live.database();
+        let db = db.as_ref().expect("a healthy writer has its database open");
         let mut txn = db.begin_write().at(path)?;
         txn.set_two_phase_commit(true);
         let (tip, next_seq) = {

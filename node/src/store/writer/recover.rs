@@ -39,17 +39,20 @@ impl Writer {
     /// afresh (redb repairs what the failed commit left), as a restart would.
     fn reload(&mut self) -> Result<Loaded, StoreError> {
         let Health::Degraded { .. } = self.health else {
-            let db = self
-                .db
-                .as_ref()
-                .expect("a healthy writer has its database open");
+            let db = self.live.database();
+            let db = db.as_ref().expect("a healthy writer has its database open");
             return self.load(db).map(|(loaded, ..)| loaded);
         };
         // The old handle must be closed first: it holds the file's lock.
-        self.db = None;
+        self.live.replace(None);
         let db = schema::open_database(&self.location.dir, &self.path)?;
         let (loaded, next_seq, encoder) = self.load(&db)?;
-        self.db = Some(db);
+        // A commit reported failed may have reached the disk after all:
+        // its addresses are stored, and the book learns them.
+        if encoder.len() > self.live.book().len() {
+            self.live.book().catch_up(encoder.texts());
+        }
+        self.live.replace(Some(db));
         self.tip = loaded.blocks.len() as u64;
         self.next_seq = next_seq;
         self.encoder = encoder;
@@ -83,12 +86,20 @@ impl Writer {
         // The stored state has not changed since the reload (writes were refused,
         // probe commits are empty), so the counters stay right when the file
         // is opened again after a failed probe commit.
-        let db = match self.db.take() {
-            Some(db) => db,
-            None => schema::open_database(&self.location.dir, &self.path)?,
+        if self.live.database().is_none() {
+            let db = schema::open_database(&self.location.dir, &self.path)?;
+            self.live.replace(Some(db));
+        }
+        let committed = {
+            let db = self.live.database();
+            let db = db.as_ref().expect("the database was opened just above");
+            empty_commit(db, &self.path)
         };
-        empty_commit(&db, &self.path)?;
-        self.db = Some(db);
+        if let Err(e) = committed {
+            // This handle now refuses every operation: open the file afresh next time.
+            self.live.replace(None);
+            return Err(e);
+        }
         self.health = Health::Healthy;
         self.shared.set_degraded(None);
         Ok(())
