@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use actix_web::body::MessageBody as _;
 use actix_web::dev::{Service as _, ServiceResponse};
 use actix_web::{test, web, App};
 use futures_util::stream;
@@ -34,10 +33,8 @@ fn peer(addr: &str) -> SocketAddr {
 
 async fn json_of(response: ServiceResponse) -> (u16, Value) {
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .try_into_bytes()
-        .unwrap_or_else(|_| panic!("a complete body"));
+    // Read whole: `/chain` answers are streamed.
+    let bytes = test::read_body(response).await;
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {bytes:?}"));
     (status, value)

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use wallet::{Address, Amount, Nonce, Signature, WalletError};
 
 use super::body::JsonObject;
+use super::chain::{self, ChainStream};
 #[allow(unused_imports)] // used only in the `#[utoipa::path]` annotations
 use super::openapi::{
     BalanceBody, ChainBody, ErrorBody, HealthBody, MessageBody, MinedBody, NewTransfer, NodesBody,
@@ -61,22 +62,25 @@ pub async fn chain(
             "this request came from this node itself".into(),
         ));
     }
-    let body = match (query.from, query.limit) {
-        (None, None) => node.chain_json(),
+    let (from, limit) = match (query.from, query.limit) {
+        (None, None) => (1, u64::MAX),
         (Some(0), _) => {
             return Err(ApiError::bad_request(
                 "from must be a block index, 1 or more",
             ))
         }
         (_, Some(0)) => return Err(ApiError::bad_request("limit must be 1 or more")),
-        (from, limit) => node.chain_page_json(
+        (from, limit) => (
             from.unwrap_or(1),
             limit.unwrap_or(MAX_PAGE_BLOCKS).min(MAX_PAGE_BLOCKS),
         ),
     };
+    // From the store, not memory: no state lock, and only what is committed.
+    let reader = node.chain_reader().await?;
+    let body = ChainStream::new(reader, from, limit);
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body))
+        .streaming(chain::stream(body)))
 }
 
 /// `GET /transactions`: the pending pool, oldest first.

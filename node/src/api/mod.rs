@@ -1,6 +1,7 @@
 //! The HTTP API: routes declared once, used by the server and by tests.
 
 mod body;
+mod chain;
 mod error;
 mod handlers;
 mod network;

@@ -41,7 +41,7 @@ use crate::miner::Miner;
 use crate::net::{self, PeerAddr, PeerError, PeerPolicy, PeerRegistry};
 use crate::pool::AdmitError;
 use crate::state::{MineError, State};
-use crate::store::{Op, Store, StoreError, Ticket};
+use crate::store::{Op, Store, StoreError, StoreReader, Ticket};
 
 /// Why a node operation failed. The API maps each variant to one status.
 #[derive(Debug, thiserror::Error)]
@@ -427,31 +427,15 @@ impl Node {
         self.cancel_search();
     }
 
-    /// The chain as JSON (`{"chain": [...], "length": n}`), serialized under the lock
-    /// without copying the blocks.
-    pub fn chain_json(&self) -> Vec<u8> {
-        self.chain_page_json(1, u64::MAX)
-    }
-
-    /// At most `limit` blocks from 1-based index `from` (none past the tip),
-    /// as `{"chain": [...], "length": n}` with `n` the whole chain's length.
-    pub fn chain_page_json(&self, from: u64, limit: u64) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct ChainBody<'a> {
-            chain: &'a [Block],
-            length: usize,
-        }
-        let state = self.state();
-        let blocks = state.chain().blocks();
-        let start =
-            usize::try_from(from.saturating_sub(1)).map_or(blocks.len(), |s| s.min(blocks.len()));
-        let end = usize::try_from(limit)
-            .map_or(blocks.len(), |l| start.saturating_add(l).min(blocks.len()));
-        serde_json::to_vec(&ChainBody {
-            chain: &blocks[start..end],
-            length: blocks.len(),
-        })
-        .expect("serializing blocks to memory cannot fail")
+    /// A snapshot of the committed chain, read from the store without the
+    /// state lock: what `/chain` serves. Everything acknowledged before this
+    /// call (a mined block, an adopted chain) is in it: acknowledgements wait
+    /// for the commit.
+    pub async fn chain_reader(&self) -> Result<StoreReader, NodeError> {
+        let store = self.inner.store.clone();
+        blocking("opening a chain snapshot", move || store.reader())
+            .await?
+            .map_err(NodeError::from)
     }
 
     /// Each peer with its standing: `ok`, `demoted` or `backing off`, and its failures in a row.

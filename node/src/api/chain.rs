@@ -1,0 +1,125 @@
+//! The streamed body of `GET /chain`: `{"chain":[...],"length":n}` encoded from a store snapshot a few hundred blocks at a time, off the async workers.
+//!
+//! The bytes are exactly `serde_json::to_vec` of `{chain: &[Block], length}`
+//! (fields in that order): the length is known from the snapshot before the
+//! first block, so nothing is buffered. Each chunk is encoded on the blocking
+//! pool when the connection asks for more, so a slow client holds a snapshot
+//! but no thread and no lock, and memory stays at one chunk per connection
+//! whatever the chain's length. A failure once the answer has started can
+//! only cut the connection short (the client sees an unfinished body); it
+//! is logged.
+
+use actix_web::web::Bytes;
+use futures_util::Stream;
+
+use crate::store::{StoreError, StoreReader};
+
+/// Blocks encoded per chunk: about 0.6 MB of JSON for typical blocks.
+pub const CHUNK_BLOCKS: u64 = 256;
+
+/// What is left to send of one `/chain` answer.
+pub struct ChainStream {
+    reader: StoreReader,
+    /// The first block of the answer, the next one to send, and one past the last.
+    first: u64,
+    next: u64,
+    end: u64,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Opening,
+    Blocks,
+    Done,
+}
+
+impl ChainStream {
+    /// At most `limit` blocks from 1-based index `from` (none past the tip) of
+    /// `reader`'s snapshot, with the whole chain's length.
+    pub fn new(reader: StoreReader, from: u64, limit: u64) -> ChainStream {
+        let length = reader.len();
+        let start = from.saturating_sub(1).min(length);
+        let last = start.saturating_add(limit).min(length);
+        ChainStream {
+            reader,
+            first: start + 1,
+            next: start + 1,
+            end: last + 1,
+            stage: Stage::Opening,
+        }
+    }
+
+    /// The next piece of the body, `None` once it is all sent. Reads and
+    /// encodes up to [`CHUNK_BLOCKS`] blocks: call it off the async workers
+    /// (except for the opening piece, see [`ChainStream::reads_blocks`]).
+    pub fn next_chunk(&mut self) -> Option<Result<Vec<u8>, StoreError>> {
+        match self.stage {
+            Stage::Opening => {
+                self.stage = Stage::Blocks;
+                Some(Ok(b"{\"chain\":[".to_vec()))
+            }
+            Stage::Blocks => Some(self.blocks_chunk()),
+            Stage::Done => None,
+        }
+    }
+
+    /// Whether the next chunk reads blocks from the store (the opening one does not).
+    pub fn reads_blocks(&self) -> bool {
+        self.stage == Stage::Blocks
+    }
+
+    fn blocks_chunk(&mut self) -> Result<Vec<u8>, StoreError> {
+        let to = self.next.saturating_add(CHUNK_BLOCKS).min(self.end);
+        let mut chunk = Vec::with_capacity(64 * 1024);
+        // The reader reports a block missing below `to` as an error, so the
+        // loop ends at `to` or fails.
+        for block in self.reader.blocks(self.next, to) {
+            if self.next != self.first {
+                chunk.push(b',');
+            }
+            serde_json::to_writer(&mut chunk, &block?)
+                .expect("serializing a block to memory cannot fail");
+            self.next += 1;
+        }
+        if self.next == self.end {
+            chunk.extend_from_slice(b"],\"length\":");
+            chunk.extend_from_slice(self.reader.len().to_string().as_bytes());
+            chunk.push(b'}');
+            self.stage = Stage::Done;
+        }
+        Ok(chunk)
+    }
+}
+
+/// The body as a stream of chunks; each chunk that reads blocks is made on the blocking pool.
+pub fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, StoreError>> {
+    futures_util::stream::unfold(Some(body), |body| async move {
+        let mut body = body?;
+        let (body, chunk) = if body.reads_blocks() {
+            match tokio::task::spawn_blocking(move || {
+                let chunk = body.next_chunk();
+                (body, chunk)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::error!(error = %e, "encoding /chain stopped; the answer is cut short");
+                    return None;
+                }
+            }
+        } else {
+            let chunk = body.next_chunk();
+            (body, chunk)
+        };
+        match chunk? {
+            Ok(bytes) => Some((Ok(Bytes::from(bytes)), Some(body))),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the chain failed; the /chain answer is cut short");
+                // The error ends the connection, and nothing follows it.
+                Some((Err(e), None))
+            }
+        }
+    })
+}
