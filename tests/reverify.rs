@@ -62,7 +62,12 @@ fn alter_block(dir: &Path, index: usize, alter: impl FnOnce(&mut Block)) {
         difficulty: DIFFICULTY,
     };
     let (store, loaded) = Store::open(dir, &network, &rules.genesis).expect("the store opens");
-    let mut blocks = loaded.blocks;
+    let reader = store.reader().expect("a reader opens");
+    let mut blocks: Vec<Block> = reader
+        .blocks(1, loaded.length + 1)
+        .collect::<Result<_, _>>()
+        .expect("every stored block reads");
+    drop(reader);
     alter(&mut blocks[index - 1]);
     let tail = blocks.split_off(index - 1);
     store

@@ -1,10 +1,11 @@
-//! `ChainIndex`: the lookups the explorer needs (block by hash, transfer by id, an address's transfers), kept beside the chain in memory.
+//! `ChainIndex`: the lookups the explorer needs (block by hash, transfer by id, an address's transfers), kept compactly in memory beside the chain's hashes.
 //!
 //! The index is derived data: it is built from the blocks when the state is
 //! restored and changed only where the chain changes (a mined block, an
 //! adopted chain), so it can never disagree with the chain across restarts
 //! or adoptions, and the store needs no new table.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -63,23 +64,99 @@ impl FromStr for TransferId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spot {
     /// Position of the block in the chain (its index minus one).
-    pub block: usize,
+    pub block: u32,
     /// Position of the transaction in the block.
-    pub tx: usize,
+    pub tx: u32,
 }
 
-/// Block positions by hash, transfers by id, and each address's transactions in chain order.
+/// Block positions by the first 8 bytes of a key (a block hash, a transfer
+/// id): 12 bytes an entry instead of the key's 32 or 16. Two keys share a
+/// prefix only by chance (about once in 2^40 pairs at a million blocks), so
+/// a lookup gives candidates that the caller checks against the full key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PrefixIndex {
+    /// The first position stored under each prefix.
+    first: HashMap<u64, u32>,
+    /// Later positions under a prefix already taken, in chain order.
+    more: HashMap<u64, Vec<u32>>,
+}
+
+fn prefix(key: &[u8]) -> u64 {
+    u64::from_be_bytes(key[..8].try_into().expect("keys are at least 8 bytes"))
+}
+
+impl PrefixIndex {
+    fn with_capacity(capacity: usize) -> Self {
+        PrefixIndex {
+            first: HashMap::with_capacity(capacity),
+            more: HashMap::new(),
+        }
+    }
+
+    /// Adds `position` under `key`'s prefix; positions come in chain order.
+    fn insert(&mut self, key: &[u8], position: u32) {
+        match self.first.entry(prefix(key)) {
+            Entry::Vacant(slot) => {
+                slot.insert(position);
+            }
+            Entry::Occupied(taken) if *taken.get() == position => {}
+            Entry::Occupied(taken) => self.more.entry(*taken.key()).or_default().push(position),
+        }
+    }
+
+    /// The positions that may hold `key`, oldest first.
+    fn candidates(&self, key: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        let at = prefix(key);
+        self.first
+            .get(&at)
+            .into_iter()
+            .chain(self.more.get(&at).into_iter().flatten())
+            .copied()
+    }
+
+    /// Forgets the positions from `keep` on under `key`'s prefix.
+    fn truncate(&mut self, key: &[u8], keep: u32) {
+        let at = prefix(key);
+        // Positions under one prefix are in chain order, `first` the oldest.
+        if self.first.get(&at).is_some_and(|p| *p >= keep) {
+            self.first.remove(&at);
+            self.more.remove(&at);
+        } else if let Some(later) = self.more.get_mut(&at) {
+            later.retain(|p| *p < keep);
+            if later.is_empty() {
+                self.more.remove(&at);
+            }
+        }
+    }
+}
+
+/// Block positions by hash, transfers by id, and each address's
+/// transactions in chain order: about 40 bytes a block with one transfer,
+/// the blocks themselves staying in the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainIndex {
-    by_hash: HashMap<BlockHash, usize>,
-    by_transfer: HashMap<TransferId, Spot>,
+    by_hash: PrefixIndex,
+    by_transfer: PrefixIndex,
     by_address: HashMap<Address, Vec<Spot>>,
 }
 
+fn position(position: usize) -> u32 {
+    u32::try_from(position).expect("fewer than 4 billion blocks")
+}
+
 impl ChainIndex {
+    /// An empty index with room for `blocks` blocks.
+    pub fn with_capacity(blocks: usize) -> Self {
+        ChainIndex {
+            by_hash: PrefixIndex::with_capacity(blocks),
+            by_transfer: PrefixIndex::with_capacity(blocks),
+            by_address: HashMap::new(),
+        }
+    }
+
     /// The index of `blocks`, whose hashes are `hashes` (same order).
     pub fn build(blocks: &[Block], hashes: &[BlockHash]) -> Self {
-        let mut index = ChainIndex::default();
+        let mut index = ChainIndex::with_capacity(blocks.len());
         for (position, (block, hash)) in blocks.iter().zip(hashes).enumerate() {
             index.append(position, block, hash);
         }
@@ -87,15 +164,16 @@ impl ChainIndex {
     }
 
     /// Adds the block at `position`, which must be the next one.
-    pub fn append(&mut self, position: usize, block: &Block, hash: &BlockHash) {
-        self.by_hash.insert(*hash, position);
+    pub fn append(&mut self, at: usize, block: &Block, hash: &BlockHash) {
+        let at = position(at);
+        self.by_hash.insert(&hash.0, at);
         for (tx, transaction) in block.transactions.iter().enumerate() {
             let spot = Spot {
-                block: position,
-                tx,
+                block: at,
+                tx: u32::try_from(tx).expect("fewer than 4 billion transactions in a block"),
             };
             if let Some(id) = TransferId::of_transaction(transaction) {
-                self.by_transfer.insert(id, spot);
+                self.by_transfer.insert(&id.0, at);
             }
             let recipient = transaction.recipient();
             self.by_address
@@ -115,12 +193,13 @@ impl ChainIndex {
     /// Removes the blocks from position `keep` on: `removed` and their
     /// `hashes`, the chain's tail being abandoned. Costs the size of the tail.
     pub fn truncate(&mut self, keep: usize, removed: &[Block], hashes: &[BlockHash]) {
+        let keep = position(keep);
         for hash in hashes {
-            self.by_hash.remove(hash);
+            self.by_hash.truncate(&hash.0, keep);
         }
         for transaction in removed.iter().flat_map(|b| &b.transactions) {
             if let Some(id) = TransferId::of_transaction(transaction) {
-                self.by_transfer.remove(&id);
+                self.by_transfer.truncate(&id.0, keep);
             }
             let addresses = std::iter::once(transaction.recipient()).chain(transaction.sender());
             for address in addresses {
@@ -137,14 +216,21 @@ impl ChainIndex {
         }
     }
 
-    /// The position of the block with this hash.
-    pub fn block_of(&self, hash: &BlockHash) -> Option<usize> {
-        self.by_hash.get(hash).copied()
+    /// The position of the block with this hash, among the chain's `hashes`.
+    pub fn block_of(&self, hash: &BlockHash, hashes: &[BlockHash]) -> Option<usize> {
+        self.by_hash
+            .candidates(&hash.0)
+            .map(|p| p as usize)
+            .find(|p| hashes.get(*p) == Some(hash))
     }
 
-    /// Where the transfer with this id is in the chain.
-    pub fn transfer(&self, id: &TransferId) -> Option<Spot> {
-        self.by_transfer.get(id).copied()
+    /// The positions of the blocks that may hold the transfer with this id,
+    /// oldest first: the caller finds it in them (see [`TransferId::of_transaction`]).
+    pub fn transfer_candidates(&self, id: &TransferId) -> Vec<usize> {
+        self.by_transfer
+            .candidates(&id.0)
+            .map(|p| p as usize)
+            .collect()
     }
 
     /// Every transaction paying or paid by `address`, oldest first.
@@ -197,12 +283,13 @@ mod tests {
             ]
         );
         let id = TransferId::of_transaction(&blocks[3].transactions[0]).unwrap();
-        assert_eq!(index.transfer(&id), Some(Spot { block: 3, tx: 0 }));
-        assert_eq!(index.block_of(&hashes[3]), Some(3));
+        assert_eq!(index.transfer_candidates(&id), vec![3]);
+        assert_eq!(index.block_of(&hashes[3], &hashes), Some(3));
 
         index.truncate(2, &blocks[2..], &hashes[2..]);
         assert_eq!(index, ChainIndex::build(&blocks[..2], &hashes[..2]));
-        assert_eq!(index.transfer(&id), None);
+        assert!(index.transfer_candidates(&id).is_empty());
+        assert_eq!(index.block_of(&hashes[3], &hashes[..2]), None);
         assert!(index.activity(&bob).is_empty());
     }
 

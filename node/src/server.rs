@@ -11,12 +11,11 @@ use actix_web::dev::Extensions;
 use actix_web::{App, HttpServer};
 
 use crate::api;
-use crate::chain::{Rules, Signatures, Timestamp};
+use crate::chain::{RestoreError, Rules, Signatures};
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits, Gate};
 use crate::net::{PeerAddr, PeerRegistry};
-use crate::service::Node;
-use crate::state::State;
+use crate::service::{restore_state, Node};
 use crate::store::{self, NetworkId, Op, Store};
 
 /// Why the node could not start. Each message names the file or setting at fault.
@@ -102,17 +101,16 @@ pub fn open_with(config: Config, start_over: StartOver) -> Result<Node, StartErr
     };
     refuse_lost_chain(&dir, start_over.new_chain)?;
     let (store, loaded) = Store::open(&dir, &network, &rules.genesis)?;
-    let wallet = load_or_create_key(&dir, loaded.blocks.len(), start_over.new_key)?;
+    let wallet = load_or_create_key(&dir, loaded.length as usize, start_over.new_key)?;
     let file = store.path().display().to_string();
 
-    let now = Timestamp::now().as_secs_f64();
     let signatures = if start_over.reverify {
         Signatures::Verify
     } else {
         Signatures::TrustStored
     };
     tracing::info!(
-        blocks = loaded.blocks.len(),
+        blocks = loaded.length,
         signatures = if start_over.reverify {
             "verified again (--reverify)"
         } else {
@@ -120,18 +118,22 @@ pub fn open_with(config: Config, start_over: StartOver) -> Result<Node, StartErr
         },
         "checking the stored chain"
     );
-    let (state, dropped) = State::restore(
-        rules,
-        config.node.max_pool,
-        loaded.blocks,
-        loaded.pool,
-        now,
-        signatures,
-    )
-    .map_err(|error| StartError::InvalidChain {
-        file: file.clone(),
-        error,
-    })?;
+    let started = std::time::Instant::now();
+    let (state, dropped) =
+        restore_state(&store, rules, config.node.max_pool, loaded.pool, signatures).map_err(
+            |error| match error {
+                RestoreError::Invalid(error) => StartError::InvalidChain {
+                    file: file.clone(),
+                    error,
+                },
+                RestoreError::Read(error) => StartError::from(error),
+            },
+        )?;
+    tracing::info!(
+        blocks = state.chain().len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "the stored chain is valid"
+    );
     let mut ops = Vec::new();
     if !dropped.is_empty() {
         for (transaction, reason) in &dropped {

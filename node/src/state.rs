@@ -1,13 +1,46 @@
 //! The node's in-memory state: a valid chain and the pool admitted against it, changed only through methods that keep both consistent.
+//!
+//! Memory holds the chain's hashes, its ledger, the newest blocks and the
+//! explorer's index ([`StoredChain`], [`ChainIndex`]); older blocks are read
+//! back through [`OlderBlocks`] (the store) and checked against their hash.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
 use wallet::{Address, Signature};
 
 use crate::chain::{
-    Block, BlockHash, Chain, PreviousHash, Rules, Signatures, Timestamp, Transaction,
-    ValidationError,
+    Block, BlockHash, Chain, PreviousHash, RestoreError, Rules, Signatures, StoredChain, Timestamp,
+    Transaction, ValidationError,
 };
-use crate::index::ChainIndex;
+use crate::index::{ChainIndex, TransferId};
 use crate::pool::{AdmitError, Pool};
+
+/// Where blocks older than those in memory are read from: the store.
+pub trait OlderBlocks: Send + Sync {
+    /// The stored blocks at positions `from..to` (0-based; genesis is 0), in
+    /// order, as the store holds them now; fewer (or none) if it holds fewer.
+    fn read(&self, from: usize, to: usize) -> Vec<Block>;
+}
+
+/// No older blocks: a state that never leaves memory (tests, benches).
+struct NoOlderBlocks;
+
+impl OlderBlocks for NoOlderBlocks {
+    fn read(&self, _: usize, _: usize) -> Vec<Block> {
+        Vec::new()
+    }
+}
+
+/// A block the chain holds was not readable as that block: the store is
+/// behind memory (a commit is still in flight) or was damaged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block {index} of the chain is not readable from the store yet")]
+pub struct Unreadable {
+    /// The block's index (1 = genesis).
+    pub index: u64,
+}
 
 /// What a proof-of-work search needs: the tip it builds on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,77 +100,109 @@ pub enum MineError {
     Invalid(ValidationError),
 }
 
+/// Pending transfers that no longer fit a restored chain, with the reason.
+pub type Dropped = Vec<(Transaction, AdmitError)>;
+
+/// Why a branch was not adopted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AdoptError {
+    /// A block of the branch breaks a rule on top of the shared blocks.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// One of our blocks to abandon could not be read back.
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+}
+
 /// The chain and the pending pool, always consistent with each other.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct State {
     rules: Rules,
-    chain: Chain,
+    chain: StoredChain,
     pool: Pool,
     max_pool: usize,
     /// Lookups for the explorer, changed wherever `chain` changes.
     index: ChainIndex,
+    older: Arc<dyn OlderBlocks>,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("length", &self.chain.len())
+            .field("tip", self.chain.tip_hash())
+            .field("pending", &self.pool.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl State {
-    /// A fresh state holding only genesis.
+    /// A fresh state holding only genesis, wholly in memory.
     pub fn new(rules: Rules, max_pool: usize) -> Self {
-        let chain = Chain::new(&rules);
-        let index = ChainIndex::build(chain.blocks(), chain.hashes());
+        let chain = StoredChain::new(&rules);
+        let mut index = ChainIndex::default();
+        index.append(0, chain.tip(), chain.tip_hash());
         State {
             rules,
             chain,
             pool: Pool::default(),
             max_pool,
             index,
+            older: Arc::new(NoOlderBlocks),
         }
     }
 
-    /// A state from stored blocks and pending transfers, validating the chain
-    /// in full; pending transfers that no longer fit are returned with the reason.
-    pub fn restore(
+    /// A state from stored blocks (read in `chunks`, genesis first; about
+    /// `expected` of them) and pending transfers. Every rule is checked again,
+    /// signatures only with [`Signatures::Verify`]; blocks older than those
+    /// kept in memory are read back from `older` when needed. Pending
+    /// transfers that no longer fit are returned with the reason.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore<E>(
         rules: Rules,
         max_pool: usize,
-        blocks: Vec<Block>,
+        older: Arc<dyn OlderBlocks>,
+        expected: usize,
+        chunks: impl IntoIterator<Item = Result<Vec<Block>, E>>,
         pending: Vec<Transaction>,
         now: f64,
         signatures: Signatures,
-    ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
-        let chain = Chain::validate_stored(blocks, &rules, now, signatures)?;
-        Ok(State::with_chain(rules, max_pool, chain, pending))
-    }
-
-    /// As [`State::restore`], except that a leading run of blocks with the
-    /// `trusted` hashes (a chain this node validated: its own) is only
-    /// replayed, not checked again. Used to go back to what the disk holds
-    /// after a failed commit.
-    pub fn restore_trusting(
-        rules: Rules,
-        max_pool: usize,
-        blocks: Vec<Block>,
-        pending: Vec<Transaction>,
-        now: f64,
-        trusted: &[BlockHash],
-    ) -> Result<(Self, Vec<(Transaction, AdmitError)>), ValidationError> {
-        let chain = Chain::validate(blocks, &rules, now, trusted)?;
-        Ok(State::with_chain(rules, max_pool, chain, pending))
-    }
-
-    fn with_chain(
-        rules: Rules,
-        max_pool: usize,
-        chain: Chain,
-        pending: Vec<Transaction>,
-    ) -> (Self, Vec<(Transaction, AdmitError)>) {
+    ) -> Result<(Self, Dropped), RestoreError<E>> {
+        let mut index = ChainIndex::with_capacity(expected);
+        let chain = StoredChain::restore(&rules, now, signatures, expected, chunks, |at, b, h| {
+            index.append(at, b, h)
+        })?;
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
-        let index = ChainIndex::build(chain.blocks(), chain.hashes());
         let state = State {
             rules,
             chain,
             pool,
             max_pool,
             index,
+            older,
         };
-        (state, dropped)
+        Ok((state, dropped))
+    }
+
+    /// A state from a whole chain in memory (tests, benches), as [`State::restore`].
+    pub fn from_blocks(
+        rules: Rules,
+        max_pool: usize,
+        blocks: Vec<Block>,
+        pending: Vec<Transaction>,
+        now: f64,
+        signatures: Signatures,
+    ) -> Result<(Self, Dropped), ValidationError> {
+        let count = blocks.len();
+        let chunks = std::iter::once(Ok::<_, std::convert::Infallible>(blocks));
+        let older = Arc::new(NoOlderBlocks);
+        State::restore(
+            rules, max_pool, older, count, chunks, pending, now, signatures,
+        )
+        .map_err(|e| match e {
+            RestoreError::Invalid(e) => e,
+            RestoreError::Read(never) => match never {},
+        })
     }
 
     /// How many transfers the pool admits at most.
@@ -150,9 +215,84 @@ impl State {
         &self.rules
     }
 
-    /// The chain.
-    pub fn chain(&self) -> &Chain {
+    /// The chain: its hashes, ledger and newest blocks.
+    pub fn chain(&self) -> &StoredChain {
         &self.chain
+    }
+
+    /// The block at `position` (0 = genesis): from memory if it is among the
+    /// newest, else read back and checked against its hash. `None` past the tip.
+    pub fn block(&self, position: usize) -> Option<Result<Cow<'_, Block>, Unreadable>> {
+        if position >= self.chain.len() {
+            return None;
+        }
+        if let Some(block) = self.chain.recent(position) {
+            return Some(Ok(Cow::Borrowed(block)));
+        }
+        Some(
+            self.blocks(position, position + 1)
+                .map(|mut b| Cow::Owned(b.pop().expect("one block was read"))),
+        )
+    }
+
+    /// The blocks at positions `from..to` (clamped to the chain), in order:
+    /// older ones read back and checked against their hashes.
+    pub fn blocks(&self, from: usize, to: usize) -> Result<Vec<Block>, Unreadable> {
+        let to = to.min(self.chain.len());
+        let from = from.min(to);
+        let split = self.chain.first_recent().clamp(from, to);
+        let mut blocks = if from < split {
+            self.older.read(from, split)
+        } else {
+            Vec::new()
+        };
+        if blocks.len() != split - from {
+            let index = (from + blocks.len()) as u64 + 1;
+            return Err(Unreadable { index });
+        }
+        for (at, block) in (from..split).zip(&blocks) {
+            if block.hash() != self.chain.hashes()[at] {
+                return Err(Unreadable {
+                    index: at as u64 + 1,
+                });
+            }
+        }
+        blocks.extend((split..to).map(|at| {
+            self.chain
+                .recent(at)
+                .expect("positions from the first recent one are in memory")
+                .clone()
+        }));
+        Ok(blocks)
+    }
+
+    /// Every block, genesis first, older ones read back: for tests and
+    /// tools that asked for the whole chain, never for a request's answer.
+    pub fn all_blocks(&self) -> Result<Vec<Block>, Unreadable> {
+        self.blocks(0, self.chain.len())
+    }
+
+    /// The position of the block with this hash.
+    pub fn block_of(&self, hash: &BlockHash) -> Option<usize> {
+        self.index.block_of(hash, self.chain.hashes())
+    }
+
+    /// The transfer with this id in the chain: its block and its place there.
+    pub fn transfer(&self, id: &TransferId) -> Result<Option<(Cow<'_, Block>, usize)>, Unreadable> {
+        for position in self.index.transfer_candidates(id) {
+            let Some(block) = self.block(position) else {
+                continue;
+            };
+            let block = block?;
+            let found = block
+                .transactions
+                .iter()
+                .position(|t| TransferId::of_transaction(t).as_ref() == Some(id));
+            if let Some(tx) = found {
+                return Ok(Some((block, tx)));
+            }
+        }
+        Ok(None)
     }
 
     /// The pending pool.
@@ -277,13 +417,9 @@ impl State {
         }
     }
 
-    /// Replaces the chain with `candidate` if it is longer, returning the
-    /// transfers of abandoned blocks to the pool and reconciling the pool with
-    /// the new ledger. `None` if the candidate is not longer.
-    pub fn adopt(&mut self, candidate: Chain) -> Option<Adopted> {
-        if candidate.len() <= self.chain.len() {
-            return None;
-        }
+    /// Replaces the chain with `candidate` (a whole chain, validated) if it
+    /// is longer: [`State::adopt_branch`] from the last block both share.
+    pub fn adopt(&mut self, candidate: &Chain, now: f64) -> Result<Option<Adopted>, AdoptError> {
         let kept = self
             .chain
             .hashes()
@@ -291,17 +427,52 @@ impl State {
             .zip(candidate.hashes())
             .take_while(|(ours, theirs)| ours == theirs)
             .count();
-        let abandoned = self.chain.blocks()[kept..]
+        self.adopt_branch(kept, candidate.blocks()[kept..].to_vec(), now)
+    }
+
+    /// Replaces our blocks after the first `kept` with `branch` (a peer's,
+    /// whose signatures the caller has verified) if that makes the chain
+    /// longer, each block checked against every other rule on top of the
+    /// shared ones. The transfers of our abandoned blocks return to the pool,
+    /// which is reconciled with the new ledger. `Ok(None)` if the result
+    /// would not be longer; on an error nothing changed.
+    pub fn adopt_branch(
+        &mut self,
+        kept: usize,
+        branch: Vec<Block>,
+        now: f64,
+    ) -> Result<Option<Adopted>, AdoptError> {
+        let length = self.chain.len();
+        if kept == 0 || kept > length || kept + branch.len() <= length {
+            // Genesis is always shared: a branch replacing it was never valid.
+            return Ok(None);
+        }
+        let abandoned = self.blocks(kept, length)?;
+        let base = self.blocks(kept - 1, kept)?.remove(0);
+        let abandoned_hashes = self.chain.hashes()[kept..].to_vec();
+        self.chain.rewind(kept, &base, &abandoned);
+        for (at, block) in branch.iter().enumerate() {
+            if let Err(e) = self.chain.push(block.clone(), &self.rules, now, false) {
+                self.chain.rewind(kept, &base, &branch[..at]);
+                for block in abandoned {
+                    self.chain
+                        .push(block, &self.rules, now, false)
+                        .expect("our own blocks were valid on top of the shared ones");
+                }
+                return Err(e.into());
+            }
+        }
+        let returning: Vec<Transaction> = abandoned
             .iter()
             .flat_map(|b| b.transactions.iter())
             .filter(|t| matches!(t, Transaction::Signed { .. }))
-            .cloned();
-        let returning: Vec<Transaction> = abandoned.collect();
+            .cloned()
+            .collect();
         let abandoned_count = returning.len();
         let old_pool = std::mem::take(&mut self.pool);
         let (pool, dropped) = Pool::rebuild(
             returning.into_iter().chain(old_pool.iter().cloned()),
-            candidate.ledger(),
+            self.chain.ledger(),
         );
         let returned_transfers: Vec<Transaction> = pool
             .iter()
@@ -311,24 +482,17 @@ impl State {
             .collect();
         let returned = returned_transfers.len();
         self.pool = pool;
-        let blocks = candidate.blocks()[kept..].to_vec();
-        self.index.truncate(
-            kept,
-            &self.chain.blocks()[kept..],
-            &self.chain.hashes()[kept..],
-        );
-        for (position, block) in blocks.iter().enumerate() {
-            let position = kept + position;
+        self.index.truncate(kept, &abandoned, &abandoned_hashes);
+        for (position, block) in (kept..).zip(&branch) {
             self.index
-                .append(position, block, &candidate.hashes()[position]);
+                .append(position, block, &self.chain.hashes()[position]);
         }
-        self.chain = candidate;
-        Some(Adopted {
+        Ok(Some(Adopted {
             kept,
-            blocks,
+            blocks: branch,
             returned,
             returned_transfers,
             dropped,
-        })
+        }))
     }
 }

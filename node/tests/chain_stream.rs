@@ -100,7 +100,7 @@ async fn the_streamed_chain_is_byte_for_byte_the_chain_in_memory() {
     let node = open_node(dir.path());
     let app = app!(node);
     grow(&node, BLOCKS).await;
-    let blocks: Vec<Block> = node.with_state(|s| s.chain().blocks().to_vec());
+    let blocks: Vec<Block> = node.with_state(|s| s.all_blocks().unwrap());
     assert!(
         blocks.iter().any(|b| b.transactions.len() == 3),
         "some blocks hold signed transfers"
@@ -152,7 +152,7 @@ async fn a_paused_chain_stream_blocks_neither_transfers_nor_mining() {
     let node = open_node(dir.path());
     let app = app!(node);
     grow(&node, BLOCKS).await;
-    let before: Vec<Block> = node.with_state(|s| s.chain().blocks().to_vec());
+    let before: Vec<Block> = node.with_state(|s| s.all_blocks().unwrap());
 
     let request = test::TestRequest::get().uri("/chain").to_request();
     let response = test::call_service(&app, request).await;
@@ -187,7 +187,7 @@ async fn a_paused_chain_stream_blocks_neither_transfers_nor_mining() {
     );
     let request = test::TestRequest::get().uri("/chain").to_request();
     let (_, now) = whole_body(test::call_service(&app, request).await).await;
-    let after: Vec<Block> = node.with_state(|s| s.chain().blocks().to_vec());
+    let after: Vec<Block> = node.with_state(|s| s.all_blocks().unwrap());
     assert!(
         now == expected(&after, 1, usize::MAX),
         "a new answer has the new block"

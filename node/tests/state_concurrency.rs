@@ -268,7 +268,7 @@ fn assert_outcome(outcome: &Outcome) {
         "{} transfers still pending",
         state.pool().len()
     );
-    let blocks = state.chain().blocks();
+    let blocks = &state.all_blocks().unwrap();
     let mut position: HashMap<&Signature, (usize, usize)> = HashMap::new();
     for (b, block) in blocks.iter().enumerate() {
         for (t, tx) in block.transactions.iter().enumerate() {

@@ -223,7 +223,7 @@ fn assert_consistent(state: &State, model: &Model) -> Result<(), TestCaseError> 
     let pool = pool_of(state);
     prop_assert_eq!(state.pool().len(), pool.len());
     prop_assert_eq!(&pool, &model.pending);
-    let blocks = state.chain().blocks();
+    let blocks = &state.all_blocks().unwrap();
     for tx in &model.admitted {
         let signature = signature_of(tx);
         let in_chain = occurrences(blocks, signature);
@@ -282,7 +282,7 @@ proptest! {
             assert_consistent(&state, &model)?;
         }
 
-        let blocks = state.chain().blocks().to_vec();
+        let blocks = state.all_blocks().unwrap();
         let validated = Chain::validate(blocks.clone(), &rules, now(), &[]).map_err(invalid)?;
         prop_assert_eq!(validated.ledger(), state.chain().ledger());
         prop_assert_eq!(validated.hashes(), state.chain().hashes());
@@ -290,7 +290,7 @@ proptest! {
         // What a node stores (blocks and pool) restores the same state.
         let pending = pool_of(&state);
         let (restored, dropped) =
-            State::restore(rules, POOL_CAP, blocks, pending.clone(), now(), Signatures::Verify).map_err(invalid)?;
+            State::from_blocks(rules, POOL_CAP, blocks, pending.clone(), now(), Signatures::Verify).map_err(invalid)?;
         prop_assert!(dropped.is_empty(), "restore dropped {:?}", dropped);
         prop_assert_eq!(pool_of(&restored), pending);
         prop_assert_eq!(restored.chain().ledger(), state.chain().ledger());
@@ -595,7 +595,7 @@ proptest! {
             }
         }
         let mut theirs = State::new(rules.clone(), LARGE_POOL);
-        let first = theirs.adopt(ours.chain().clone()).expect("four blocks are longer than genesis");
+        let first = theirs.adopt(&chain_of(&ours), now()).unwrap().expect("four blocks are longer than genesis");
         prop_assert_eq!(first.kept, 1);
         prop_assert_eq!(first.returned, 0);
         prop_assert!(first.dropped.is_empty());
@@ -625,10 +625,10 @@ proptest! {
         }
 
         let old = ours.clone();
-        let candidate = theirs.chain().clone();
-        let adopted = ours.adopt(candidate.clone()).expect("the candidate is longer");
+        let candidate = chain_of(&theirs);
+        let adopted = ours.adopt(&candidate, now()).unwrap().expect("the candidate is longer");
 
-        prop_assert_eq!(ours.chain().blocks(), candidate.blocks());
+        prop_assert_eq!(&ours.all_blocks().unwrap()[..], candidate.blocks());
         prop_assert_eq!(ours.chain().hashes(), candidate.hashes());
         prop_assert_eq!(ours.chain().ledger(), candidate.ledger());
         // The explorer's index follows the adoption as if built afresh.
@@ -644,7 +644,7 @@ proptest! {
         prop_assert_eq!(adopted.kept, kept);
         prop_assert_eq!(&adopted.blocks[..], &candidate.blocks()[kept..]);
 
-        let abandoned = signed_in(&old.chain().blocks()[kept..]);
+        let abandoned = signed_in(&old.all_blocks().unwrap()[kept..]);
         let (pool, dropped) = expected_after_adopt(&abandoned, &pool_of(&old), candidate.ledger());
         prop_assert_eq!(&pool_of(&ours), &pool);
         prop_assert_eq!(&adopted.dropped, &dropped);
@@ -654,7 +654,7 @@ proptest! {
         // Nothing lost: every transfer ours admitted is in the chain, pending or dropped, once.
         for tx in &admitted {
             let signature = signature_of(tx);
-            let in_chain = occurrences(ours.chain().blocks(), signature);
+            let in_chain = occurrences(&ours.all_blocks().unwrap(), signature);
             let pending = usize::from(ours.pool().contains(signature));
             let was_dropped = adopted.dropped.iter().filter(|(t, _)| t == tx).count();
             prop_assert_eq!(in_chain + pending + was_dropped, 1, "transfer {:?}", tx);
@@ -666,7 +666,7 @@ proptest! {
 
         // A chain that is not longer is not adopted, and changes nothing.
         let before = theirs.chain().hashes().to_vec();
-        prop_assert!(theirs.adopt(ours.chain().clone()).is_none());
+        prop_assert!(theirs.adopt(&chain_of(&ours), now()).unwrap().is_none());
         prop_assert_eq!(theirs.chain().hashes(), &before[..]);
 
         // The rebuilt pool makes valid blocks until it is empty.
@@ -674,11 +674,11 @@ proptest! {
             mine_state(&mut ours, address(0));
         }
         let validated =
-            Chain::validate(ours.chain().blocks().to_vec(), &rules, now(), &[]).map_err(invalid)?;
+            Chain::validate(ours.all_blocks().unwrap(), &rules, now(), &[]).map_err(invalid)?;
         prop_assert_eq!(validated.ledger(), ours.chain().ledger());
         prop_assert_eq!(validated.ledger().total(), validated.ledger().minted());
         for tx in &admitted {
-            let in_chain = occurrences(ours.chain().blocks(), signature_of(tx));
+            let in_chain = occurrences(&ours.all_blocks().unwrap(), signature_of(tx));
             let was_dropped = adopted.dropped.iter().any(|(t, _)| t == tx);
             prop_assert_eq!(in_chain, usize::from(!was_dropped));
         }
@@ -715,7 +715,8 @@ fn adopt_returns_valid_transfers_and_drops_overspends() {
     mine_state(&mut theirs, carol().address());
 
     let adopted = ours
-        .adopt(theirs.chain().clone())
+        .adopt(&chain_of(&theirs), now())
+        .unwrap()
         .expect("6 blocks are longer than 5");
     assert_eq!(adopted.kept, 4);
     assert_eq!(adopted.blocks.len(), 2);
@@ -760,4 +761,10 @@ fn extending_with_a_peers_blocks_keeps_the_index_and_the_pool_right() {
         state.index(),
         &ChainIndex::build(chain.blocks(), chain.hashes())
     );
+}
+
+/// The whole chain `state` holds, validated afresh: a peer's chain to adopt.
+fn chain_of(state: &State) -> Chain {
+    Chain::validate(state.all_blocks().unwrap(), state.rules(), now(), &[])
+        .expect("a state's chain is valid")
 }

@@ -118,8 +118,35 @@ fn block(index: u64, proof: u64, transfer_number: u32) -> Block {
     }
 }
 
-fn open(dir: &Path) -> (Store, Loaded) {
-    Store::open(dir, &network(4), &genesis()).expect("the store opens")
+/// What a store holds after opening: the loaded pool and peers, and its
+/// blocks as a reader gives them (they are not loaded at open).
+#[derive(Debug, PartialEq)]
+struct Stored {
+    blocks: Vec<Block>,
+    length: u64,
+    pool: Vec<Transaction>,
+    peers: Vec<String>,
+}
+
+fn stored(store: &Store, loaded: Loaded) -> Stored {
+    let reader = store.reader().expect("a reader opens");
+    let blocks = reader
+        .blocks(1, reader.len() + 1)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("every stored block reads");
+    Stored {
+        blocks,
+        length: loaded.length,
+        pool: loaded.pool,
+        peers: loaded.peers,
+    }
+}
+
+fn open(dir: &Path) -> (Store, Stored) {
+    let (store, loaded) = Store::open(dir, &network(4), &genesis()).expect("the store opens");
+    let stored = stored(&store, loaded);
+    assert_eq!(stored.length, stored.blocks.len() as u64);
+    (store, stored)
 }
 
 fn open_err(dir: &Path) -> StoreError {
@@ -561,9 +588,28 @@ fn overwritten_bytes_are_reported_never_served() {
                 assert!(err.to_string().contains(STORE_FILE), "{err}");
                 detected.push(offset);
             }
-            Ok((_store, loaded)) => {
-                assert_eq!(loaded, pristine, "damage at {offset} changed the data");
-                harmless.push(offset);
+            Ok((store, loaded)) => {
+                let reader = store.reader().expect("a reader opens");
+                match reader
+                    .blocks(1, reader.len() + 1)
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    // Blocks are read after the open: damage they show is detected then.
+                    Err(err) => {
+                        assert!(err.to_string().contains(STORE_FILE), "{err}");
+                        detected.push(offset);
+                    }
+                    Ok(blocks) => {
+                        let stored = Stored {
+                            blocks,
+                            length: loaded.length,
+                            pool: loaded.pool,
+                            peers: loaded.peers,
+                        };
+                        assert_eq!(stored, pristine, "damage at {offset} changed the data");
+                        harmless.push(offset);
+                    }
+                }
             }
         }
     }
@@ -912,6 +958,7 @@ fn a_failed_commit_degrades_the_store_until_it_is_reloaded_and_the_disk_has_room
     let loaded = store
         .reload()
         .expect("the store reads again on a full disk");
+    let loaded = stored(&store, loaded);
     assert_eq!(loaded.blocks.len(), 2);
     assert_eq!(loaded.pool, acknowledged);
     // Reads are served again from the reopened file while writes are refused.

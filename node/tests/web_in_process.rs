@@ -94,7 +94,7 @@ async fn every_page_shows_the_known_chain() {
     let (friend, payment) = known_chain(&node).await;
     let id = transfer_id(&payment);
     let (blocks, hashes) =
-        node.with_state(|s| (s.chain().blocks().to_vec(), s.chain().hashes().to_vec()));
+        node.with_state(|s| (s.all_blocks().unwrap(), s.chain().hashes().to_vec()));
 
     let (status, page) = get!(app, "/");
     assert_eq!(status, 200, "{page}");
@@ -363,7 +363,8 @@ async fn the_operator_page_acts_and_escapes_a_peers_words() {
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("not a valid address"), "{page}");
 
-    let genesis = serde_json::to_value(node.with_state(|s| s.chain().blocks()[0].clone())).unwrap();
+    let genesis =
+        serde_json::to_value(node.with_state(|s| s.all_blocks().unwrap()[0].clone())).unwrap();
     let hostile = hostile_peer(genesis).to_string();
     let form = [
         ("token", token.as_str()),

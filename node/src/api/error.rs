@@ -80,7 +80,7 @@ impl ResponseError for ApiError {
                 NodeError::UnknownPeer(_) => StatusCode::NOT_FOUND,
                 NodeError::NoPublicUrl => StatusCode::BAD_REQUEST,
                 NodeError::Join(..) => StatusCode::UNPROCESSABLE_ENTITY,
-                NodeError::ShuttingDown | NodeError::Degraded { .. } => {
+                NodeError::ShuttingDown | NodeError::Degraded { .. } | NodeError::Unreadable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 NodeError::Store(_)

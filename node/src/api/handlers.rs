@@ -273,7 +273,7 @@ pub async fn forget(
 )]
 pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let resolution = node.resolve().await?;
-    let chain = node.with_state(|state| json!(state.chain().blocks()));
+    let chain = json!(node.whole_chain().await?);
     let mut body = if resolution.replaced {
         json!({ "message": "Our chain was replaced", "new_chain": chain })
     } else {

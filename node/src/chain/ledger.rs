@@ -99,11 +99,60 @@ impl Ledger {
             }
         }
         for (address, balance) in touched {
-            self.balances.insert(address.clone(), balance);
+            // No zero entries: a ledger is then equal to itself after
+            // `apply` and `unapply` of a block, whatever was spent.
+            if balance == 0 {
+                self.balances.remove(address);
+            } else {
+                self.balances.insert(address.clone(), balance);
+            }
         }
         self.seen.extend(new_seen);
         self.minted = minted;
         Ok(())
+    }
+
+    /// Undoes [`Ledger::apply`] of `block`, the last block applied: the
+    /// ledger goes back to what it was before it (a chain's tail being abandoned).
+    ///
+    /// # Panics
+    ///
+    /// If `block` was not the last block applied (a balance would go below
+    /// zero): that is a bug in the caller, which would otherwise corrupt the ledger.
+    pub fn unapply(&mut self, block: &Block) {
+        let debit = |balances: &mut HashMap<Address, u64>, address: &Address, amount: u64| {
+            let balance = balances
+                .get_mut(address)
+                .filter(|b| **b >= amount)
+                .expect("unapply is given the last block applied, so its credits are there");
+            *balance -= amount;
+            if *balance == 0 {
+                balances.remove(address);
+            }
+        };
+        for transaction in block.transactions.iter().rev() {
+            let amount = transaction.amount().get();
+            match transaction {
+                Transaction::Reward { recipient, .. } => {
+                    debit(&mut self.balances, recipient, amount);
+                    self.minted -= amount;
+                }
+                Transaction::Signed {
+                    transfer,
+                    signature,
+                } => {
+                    debit(&mut self.balances, &transfer.recipient, amount);
+                    *self.balances.entry(transfer.sender.clone()).or_default() += amount;
+                    self.seen.remove(&digest(signature));
+                }
+            }
+        }
+    }
+
+    /// Room for `signatures` more signatures without growing the replay
+    /// set step by step (a restore knows how many blocks it will apply).
+    pub fn reserve(&mut self, signatures: usize) {
+        self.seen.reserve(signatures);
     }
 
     fn current(&self, touched: &HashMap<&Address, u64>, address: &Address) -> u64 {

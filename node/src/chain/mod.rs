@@ -13,7 +13,8 @@
 //! - `pow.rs`: the proof of work, and the allocation-free search the miner runs.
 //! - `rules.rs`: [`Rules`] (a network's parameters) and one function per rule.
 //! - `ledger.rs`: [`Ledger`], balances and spent signatures: the replay and balance rules.
-//! - `valid_chain.rs`: [`Chain`], a sequence of blocks that passed every rule.
+//! - `valid_chain.rs`: [`Chain`], a sequence of blocks that passed every rule, all in memory (a peer's chain).
+//! - `stored_chain.rs`: [`StoredChain`], the node's own valid chain: every hash and the ledger, only the newest blocks.
 //!
 //! # The rules (PROTOCOL §5), where each lives and where it is tested
 //!
@@ -42,6 +43,7 @@ pub mod form;
 pub mod ledger;
 pub mod pow;
 pub mod rules;
+pub mod stored_chain;
 pub mod transaction;
 pub mod valid_chain;
 
@@ -53,5 +55,6 @@ pub use rules::{
     check_genesis, check_link, check_proof, check_reward, check_signatures, check_size,
     check_timestamp, Rule, Rules, ValidationError,
 };
+pub use stored_chain::{RestoreError, StoredChain, RECENT_BLOCKS, RESTORE_CHUNK};
 pub use transaction::{Sender, Transaction, REWARD_SENDER};
 pub use valid_chain::{check_all_signatures, Chain, Signatures};

@@ -208,7 +208,7 @@ pub fn check_all_signatures(blocks: &[Block], first_position: u64) -> Result<(),
 
 /// The first block (0-based within `blocks`) with a signature that does not
 /// verify, checking on every core.
-fn first_bad_signature(blocks: &[Block]) -> Option<(Position, Rule)> {
+pub(super) fn first_bad_signature(blocks: &[Block]) -> Option<(Position, Rule)> {
     let signed = blocks
         .iter()
         .filter(|b| {

@@ -22,11 +22,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::chain::{Timestamp, ValidationError};
+use crate::chain::{self, Signatures, ValidationError};
 use crate::net::{PeerAddr, PeerError, PeerRegistry};
-use crate::state::State;
 use crate::store::StoreError;
 
+use super::stored::restore_state;
 use super::{blocking, Node, NodeError};
 
 /// How often the node tries the disk again while degraded.
@@ -44,6 +44,15 @@ enum RestoreError {
     /// A stored peer is not acceptable (outside damage).
     #[error("the stored peers are refused: {0}")]
     Peers(#[from] PeerError),
+}
+
+impl From<chain::RestoreError<StoreError>> for RestoreError {
+    fn from(error: chain::RestoreError<StoreError>) -> Self {
+        match error {
+            chain::RestoreError::Read(e) => RestoreError::Store(e),
+            chain::RestoreError::Invalid(e) => RestoreError::Chain(e),
+        }
+    }
 }
 
 impl Node {
@@ -95,15 +104,19 @@ impl Node {
         if self.inner.restored_for.load(Ordering::SeqCst) == failures {
             return Ok(());
         }
-        let (rules, max_pool, trusted) = {
+        let (rules, max_pool) = {
             let state = self.state();
-            let trusted = state.chain().hashes().to_vec();
-            (state.rules().clone(), state.max_pool(), trusted)
+            (state.rules().clone(), state.max_pool())
         };
         let loaded = self.inner.store.reload()?;
-        let now = Timestamp::now().as_secs_f64();
-        let (restored, dropped) =
-            State::restore_trusting(rules, max_pool, loaded.blocks, loaded.pool, now, &trusted)?;
+        // What the store holds, this node verified before storing it.
+        let (restored, dropped) = restore_state(
+            &self.inner.store,
+            rules,
+            max_pool,
+            loaded.pool,
+            Signatures::TrustStored,
+        )?;
         let stored: Vec<PeerAddr> = loaded
             .peers
             .iter()

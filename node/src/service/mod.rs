@@ -25,12 +25,14 @@ mod degraded;
 mod gossip;
 mod pay;
 mod peers;
+mod stored;
 mod sync;
 
 pub use gossip::{ReceiveError, Received};
 pub use sync::{MAX_PAGE_BLOCKS, PAGE_BLOCKS};
 
 pub use pay::Paid;
+pub use stored::{restore_state, StoredBlocks};
 
 use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};
@@ -75,6 +77,10 @@ pub enum NodeError {
         /// The failure, naming the file.
         reason: String,
     },
+    /// A block of the chain could not be read back from the store: a commit
+    /// is still in flight, or the store was damaged (503).
+    #[error(transparent)]
+    Unreadable(#[from] crate::state::Unreadable),
     /// The node is stopping (503).
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -436,6 +442,20 @@ impl Node {
         blocking("opening a chain snapshot", move || store.reader())
             .await?
             .map_err(NodeError::from)
+    }
+
+    /// Every committed block, genesis first, read from the store without the
+    /// state lock: only for an answer that is the whole chain by protocol
+    /// (`/nodes/resolve`).
+    pub async fn whole_chain(&self) -> Result<Vec<Block>, NodeError> {
+        let reader = self.chain_reader().await?;
+        blocking("reading the whole chain", move || {
+            reader
+                .blocks(1, reader.len() + 1)
+                .collect::<Result<Vec<Block>, StoreError>>()
+        })
+        .await?
+        .map_err(NodeError::from)
     }
 
     /// Each peer with its standing: `ok`, `demoted` or `backing off`, and its failures in a row.

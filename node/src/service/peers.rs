@@ -1,9 +1,9 @@
 //! The node's peers: registering and forgetting them, resolving with them (fetch, choose, adopt), and keeping each peer's standing.
 
-use crate::chain::{Chain, Timestamp};
+use crate::chain::{Timestamp, ValidationError};
 use crate::consensus::{self, Ours, Outcome, PeerReport};
 use crate::net::{self, FetchError, Health, PeerAddr};
-use crate::state::Adopted;
+use crate::state::{AdoptError, Adopted, State};
 use crate::store::{Op, Ticket};
 
 use super::sync::{SyncError, Synced};
@@ -219,7 +219,15 @@ impl Node {
         .await?;
         let mut reports = choice.reports;
         if let Some((at, candidate)) = choice.best {
-            match self.adopt(candidate).await? {
+            let adopted = self
+                .adopt_with(candidate.len(), |state, now| state.adopt(&candidate, now))
+                .await
+                .map_err(|e| match e {
+                    AdoptFailed::Node(e) => e,
+                    // Validated whole a moment ago on the same shared blocks.
+                    AdoptFailed::Invalid(e) => NodeError::OwnBlockInvalid(e),
+                })?;
+            match adopted {
                 Some(adopted) => {
                     round.changed = true;
                     self.metrics().blocks_adopted(adopted.blocks.len());
@@ -275,16 +283,25 @@ impl Node {
         Ok(())
     }
 
-    /// Replaces our chain with `candidate` if it is still longer, and stores
-    /// the change before returning. `None` if ours is as long by now.
-    pub(super) async fn adopt(&self, candidate: Chain) -> Result<Option<Adopted>, NodeError> {
+    /// Changes our chain with `change` (an adoption to a chain of `length`
+    /// blocks, given the state and the time) and stores the change before
+    /// returning; the pool's returned transfers are relayed. `Ok(None)` if
+    /// ours is as long by now.
+    pub(super) async fn adopt_with(
+        &self,
+        length: usize,
+        change: impl FnOnce(&mut State, f64) -> Result<Option<Adopted>, AdoptError>,
+    ) -> Result<Option<Adopted>, AdoptFailed> {
         let (adopted, ticket) = {
             let mut state = self.state();
-            if candidate.len() > state.chain().len() {
+            if length > state.chain().len() {
                 self.refuse_if_degraded()?;
             }
-            let Some(adopted) = state.adopt(candidate) else {
-                return Ok(None);
+            let adopted = match change(&mut state, Timestamp::now().as_secs_f64()) {
+                Ok(Some(adopted)) => adopted,
+                Ok(None) => return Ok(None),
+                Err(AdoptError::Invalid(e)) => return Err(AdoptFailed::Invalid(e)),
+                Err(AdoptError::Unreadable(e)) => return Err(NodeError::from(e).into()),
             };
             let pool = state.pool().iter().cloned().collect();
             let ticket = self.inner.store.submit(vec![Op::ReplaceChain {
@@ -308,6 +325,17 @@ impl Node {
         }
         Ok(Some(adopted))
     }
+}
+
+/// Why an adoption failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AdoptFailed {
+    /// The branch breaks a rule on top of our shared blocks.
+    #[error(transparent)]
+    Invalid(ValidationError),
+    /// Our side failed (the store, a degraded disk).
+    #[error(transparent)]
+    Node(#[from] NodeError),
 }
 
 /// The metrics label of a refused peer chain.

@@ -3,14 +3,17 @@
 //! When the peer's chain extends ours (the common case: a node that was
 //! offline, or a new node), pages are checked and appended one at a time, so
 //! memory is bounded by the page size. When the chains fork, the peer's
-//! branch after the fork point is fetched, the candidate is validated whole,
-//! and it replaces ours in one store commit, as a resolve does.
+//! branch after the fork point is fetched, its signatures checked on every
+//! core, and it replaces our blocks after the fork point in one store
+//! commit, each block checked on top of the shared ones (no whole chain is
+//! ever copied or validated again).
 
-use crate::chain::{check_all_signatures, Block, BlockHash, Chain, Timestamp, ValidationError};
+use crate::chain::{check_all_signatures, Block, ValidationError};
 use crate::net::{self, FetchError, Health, Page, PeerAddr};
 use crate::state::Adopted;
 use crate::store::Op;
 
+use super::peers::AdoptFailed;
 use super::{blocking, Node, NodeError};
 
 /// Blocks asked for per page; the server gives at most [`MAX_PAGE_BLOCKS`].
@@ -54,29 +57,31 @@ pub enum Synced {
 impl Node {
     /// Syncs from `peer`, whose `/health` said `health`.
     pub async fn sync_from(&self, peer: &PeerAddr, health: &Health) -> Result<Synced, SyncError> {
-        let ours: Vec<BlockHash> = self.with_state(|s| s.chain().hashes().to_vec());
-        let our_length = ours.len() as u64;
+        let our_length = self.with_state(|s| s.chain().len()) as u64;
         if health.length <= our_length {
             return Ok(Synced::NotAhead);
         }
-        let fork = self.fork_point(peer, &ours, health.length).await?;
+        let fork = self.fork_point(peer, our_length, health.length).await?;
         if fork == our_length {
             let appended = self.extend_from(peer, fork + 1, health.length).await?;
             return Ok(Synced::Extended { appended });
         }
         tracing::info!(%peer, fork, ours = our_length, theirs = health.length, "chains fork");
         let branch = self.fetch_branch(peer, fork + 1, health.length).await?;
-        let mut blocks: Vec<Block> =
-            self.with_state(|s| s.chain().blocks()[..fork as usize].to_vec());
-        blocks.extend(branch);
-        let rules = self.with_state(|s| s.rules().clone());
-        let candidate = blocking("the validation of a peer's branch", move || {
-            Chain::validate(blocks, &rules, Timestamp::now().as_secs_f64(), &ours)
+        let checked = blocking("the signature checks of a peer's branch", move || {
+            check_all_signatures(&branch, fork + 1).map(|()| branch)
         })
         .await??;
-        match self.adopt(candidate).await? {
-            Some(adopted) => Ok(Synced::Adopted(adopted)),
-            None => Ok(Synced::NotAhead),
+        let adopted = self
+            .adopt_with(health.length as usize, |state, now| {
+                state.adopt_branch(fork as usize, checked, now)
+            })
+            .await;
+        match adopted {
+            Ok(Some(adopted)) => Ok(Synced::Adopted(adopted)),
+            Ok(None) => Ok(Synced::NotAhead),
+            Err(AdoptFailed::Invalid(e)) => Err(SyncError::Invalid(e)),
+            Err(AdoptFailed::Node(e)) => Err(SyncError::Node(e)),
         }
     }
 
@@ -86,15 +91,15 @@ impl Node {
     async fn fork_point(
         &self,
         peer: &PeerAddr,
-        ours: &[BlockHash],
+        our_length: u64,
         theirs: u64,
     ) -> Result<u64, SyncError> {
-        let top = theirs.min(ours.len() as u64);
+        let top = theirs.min(our_length);
         let mut step = 1;
         let mut probe = top;
         let mut mismatch = None;
         let matched = loop {
-            if self.matches(peer, ours, probe).await? {
+            if self.matches(peer, probe).await? {
                 break probe;
             }
             if probe == 1 {
@@ -109,7 +114,7 @@ impl Node {
         let (mut good, mut bad) = (matched, mismatch.unwrap_or(matched + 1));
         while bad - good > 1 {
             let middle = good + (bad - good) / 2;
-            if self.matches(peer, ours, middle).await? {
+            if self.matches(peer, middle).await? {
                 good = middle;
             } else {
                 bad = middle;
@@ -118,20 +123,17 @@ impl Node {
         Ok(good)
     }
 
-    /// Whether `peer`'s block at 1-based `index` is ours.
-    async fn matches(
-        &self,
-        peer: &PeerAddr,
-        ours: &[BlockHash],
-        index: u64,
-    ) -> Result<bool, SyncError> {
+    /// Whether `peer`'s block at 1-based `index` is ours (false if we no
+    /// longer have one there: our chain changed, and the adoption will tell).
+    async fn matches(&self, peer: &PeerAddr, index: u64) -> Result<bool, SyncError> {
         let page = self.page(peer, index, 1).await?;
         let block = page.blocks.first().ok_or_else(|| {
             FetchError::Malformed(format!(
                 "it sent no block {index} though its chain is longer"
             ))
         })?;
-        Ok(block.hash() == ours[index as usize - 1])
+        let ours = self.with_state(|s| s.chain().hashes().get(index as usize - 1).copied());
+        Ok(Some(block.hash()) == ours)
     }
 
     /// One page from `peer`, checked to start at `from`.
@@ -182,7 +184,7 @@ impl Node {
                 return Ok(false);
             }
             self.refuse_if_degraded()?;
-            let extended = state.extend(blocks, Timestamp::now().as_secs_f64());
+            let extended = state.extend(blocks, crate::chain::Timestamp::now().as_secs_f64());
             let mut ops: Vec<Op> = extended
                 .appended
                 .iter()

@@ -1,4 +1,4 @@
-//! Reading everything stored into [`Loaded`] at start-up, in one read transaction, checking each entry's place and decoding it.
+//! Reading what is stored into [`Loaded`] at start-up, in one read transaction: the chain's length (its blocks are read in chunks afterwards), the pool and the peers.
 
 use std::path::Path;
 
@@ -7,13 +7,17 @@ use wallet::Signature;
 
 use super::schema::{self, At, NetworkId, ADDRESSES, BLOCKS, PEERS, POOL};
 use super::{codec, StoreError};
-use crate::chain::{Block, BlockHash, Transaction};
+use crate::chain::{BlockHash, Transaction};
 
-/// Everything stored, as [`Store::open`](super::Store::open) read it: not yet checked by the node.
+/// What is stored, as [`Store::open`](super::Store::open) read it: not yet
+/// checked by the node. The blocks stay in the store: read them with
+/// [`Store::reader`](super::Store::reader).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
-    /// The chain, genesis first; never empty.
-    pub blocks: Vec<Block>,
+    /// How many blocks the chain holds, genesis included; never 0. Their
+    /// keys run from 1 to `length` without a gap and block 1 is the
+    /// recorded genesis (checked here).
+    pub length: u64,
     /// The pending pool, in arrival order.
     pub pool: Vec<Transaction>,
     /// The peer list, in the order it was given to [`Op::SetPeers`](super::Op::SetPeers).
@@ -33,11 +37,11 @@ pub(super) fn load(
     }
     let stored = schema::check_meta(&txn, path, expected)?;
     let mut decoder = codec::Decoder::new(read_addresses(&txn, path)?);
-    let blocks = read_blocks(&txn, path, &mut decoder, stored.genesis)?;
+    let length = check_blocks(&txn, path, &mut decoder, stored.genesis)?;
     let (pool, next_seq) = read_pool(&txn, path, &mut decoder)?;
     let peers = read_peers(&txn, path)?;
     let loaded = Loaded {
-        blocks,
+        length,
         pool,
         peers,
     };
@@ -66,50 +70,45 @@ fn read_addresses(txn: &ReadTransaction, path: &Path) -> Result<Vec<String>, Sto
     Ok(texts)
 }
 
-/// The chain, genesis first: indexes without gaps, each block stored under its
-/// own index, and block 1 hashing to the recorded `genesis`.
-fn read_blocks(
+/// The chain's length, after checking without reading every block that
+/// its keys run from 1 to the length (the keys are distinct and sorted, so
+/// the first, the last and the count tell) and that block 1 is the
+/// recorded `genesis`. Each block's own index is checked as it is read.
+fn check_blocks(
     txn: &ReadTransaction,
     path: &Path,
     decoder: &mut codec::Decoder,
     genesis: BlockHash,
-) -> Result<Vec<Block>, StoreError> {
+) -> Result<u64, StoreError> {
     let corrupt = |detail: String| StoreError::corrupt(path, detail);
     let table = schema::open_table(txn, path, BLOCKS)?;
     let count = table.len().at(path)?;
-    let mut blocks = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    for entry in table.iter().at(path)? {
-        let (key, value) = entry.at(path)?;
-        let index = key.value();
-        let wanted = blocks.len() as u64 + 1;
-        if index != wanted {
-            return Err(corrupt(format!(
-                "block {wanted} is missing (the next stored block is {index})"
-            )));
-        }
-        let block = decoder
-            .block(value.value())
-            .map_err(|e| corrupt(format!("block {index} is unreadable: {e}")))?;
-        if block.index != index {
-            return Err(corrupt(format!(
-                "block {index} is stored with index {} inside",
-                block.index
-            )));
-        }
-        blocks.push(block);
+    let Some((first, value)) = table.first().at(path)? else {
+        return Err(corrupt("it holds no blocks, not even genesis".to_owned()));
+    };
+    if first.value() != 1 {
+        return Err(corrupt(format!(
+            "block 1 is missing (the first stored block is {})",
+            first.value()
+        )));
     }
-    match blocks.first() {
-        None => return Err(corrupt("it holds no blocks, not even genesis".to_owned())),
-        Some(first) if first.hash() != genesis => {
-            return Err(corrupt(format!(
-                "block 1 has hash {}, not the recorded genesis {}",
-                first.hash(),
-                genesis
-            )))
-        }
-        Some(_) => {}
+    let block = decoder
+        .block(value.value())
+        .map_err(|e| corrupt(format!("block 1 is unreadable: {e}")))?;
+    if block.hash() != genesis {
+        return Err(corrupt(format!(
+            "block 1 has hash {}, not the recorded genesis {}",
+            block.hash(),
+            genesis
+        )));
     }
-    Ok(blocks)
+    let last = table.last().at(path)?.map_or(1, |(key, _)| key.value());
+    if last != count {
+        return Err(corrupt(format!(
+            "blocks are missing: {count} are stored, the last under index {last}"
+        )));
+    }
+    Ok(count)
 }
 
 /// The pending pool in arrival order, and the arrival number the next entry gets.

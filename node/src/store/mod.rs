@@ -177,14 +177,14 @@ impl Store {
                 // The new file's directory entry must survive a power cut too.
                 sync_dir(dir)?;
                 let loaded = Loaded {
-                    blocks: vec![genesis.clone()],
+                    length: 1,
                     pool: Vec::new(),
                     peers: Vec::new(),
                 };
                 (loaded, 0, encoder)
             }
         };
-        let tip = loaded.blocks.len() as u64;
+        let tip = loaded.length;
         let location = writer::Location {
             dir: dir.to_owned(),
             network: *expected,

@@ -12,7 +12,7 @@ use super::{error_page, html, see_other, BLOCK_TXS_PER_PAGE, PER_PAGE};
 use crate::chain::BlockHash;
 use crate::index::TransferId;
 use crate::service::Node;
-use crate::state::State;
+use crate::state::{State, Unreadable};
 
 /// How many blocks and pending transfers the overview lists.
 const OVERVIEW_ROWS: usize = 10;
@@ -37,40 +37,59 @@ struct Overview {
 }
 
 /// The newest `count` blocks, newest first, from position `end` (exclusive) down.
-fn newest_blocks(state: &State, end: usize, count: usize) -> Vec<BlockRow> {
-    let chain = state.chain();
+fn newest_blocks(state: &State, end: usize, count: usize) -> Result<Vec<BlockRow>, Unreadable> {
     let start = end.saturating_sub(count);
-    (start..end)
+    let blocks = state.blocks(start, end)?;
+    let hashes = &state.chain().hashes()[start..end];
+    Ok(blocks
+        .iter()
+        .zip(hashes)
         .rev()
-        .map(|at| BlockRow::new(&chain.blocks()[at], &chain.hashes()[at]))
-        .collect()
+        .map(|(block, hash)| BlockRow::new(block, hash))
+        .collect())
+}
+
+/// The answer when a block the chain holds cannot be read back from the
+/// store: a commit is in flight (a moment) or the store is damaged.
+fn unreadable_page(error: Unreadable) -> HttpResponse {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Not readable yet",
+        format!("{error}; try again in a moment."),
+    )
 }
 
 /// The overview of `state` for the node at `address` with `peers`.
-fn overview_page(state: &State, address: &Address, peers: Vec<String>) -> Overview {
+fn overview_page(
+    state: &State,
+    address: &Address,
+    peers: Vec<String>,
+) -> Result<Overview, Unreadable> {
     let chain = state.chain();
-    Overview {
+    Ok(Overview {
         length: chain.len(),
         tip_hash: chain.tip_hash().to_hex(),
         difficulty: state.rules().difficulty,
         pending: state.pool().len(),
         peers,
         address: AddressView::new(address),
-        latest: newest_blocks(state, chain.len(), OVERVIEW_ROWS),
+        latest: newest_blocks(state, chain.len(), OVERVIEW_ROWS)?,
         pool: state
             .pool()
             .iter()
             .take(OVERVIEW_ROWS)
             .map(|t| TxRow::new(t, None, None))
             .collect(),
-    }
+    })
 }
 
 /// `GET /`: the overview.
 pub async fn overview(node: web::Data<Node>) -> HttpResponse {
     let peers = node.peers().iter().map(|p| p.to_string()).collect();
-    let page = node.with_state(|state| overview_page(state, node.address(), peers));
-    html(StatusCode::OK, &page)
+    match node.with_state(|state| overview_page(state, node.address(), peers)) {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => unreadable_page(e),
+    }
 }
 
 /// `GET /live`: what the pages watch to know when to refresh.
@@ -110,13 +129,16 @@ pub async fn blocks(node: web::Data<Node>, query: web::Query<PageQuery>) -> Http
         // Page 1 is the newest: its range counts back from the tip.
         let range = pager.range(length, PER_PAGE);
         let end = length - range.start;
-        Blocks {
+        Ok(Blocks {
             length,
-            rows: newest_blocks(state, end, range.len()),
+            rows: newest_blocks(state, end, range.len())?,
             pager,
-        }
+        })
     });
-    html(StatusCode::OK, &page)
+    match page {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => unreadable_page(e),
+    }
 }
 
 #[derive(Template)]
@@ -142,7 +164,7 @@ fn find_block(state: &State, id: &str) -> Option<usize> {
             .then(|| index - 1);
     }
     let hash: BlockHash = id.to_ascii_lowercase().parse().ok()?;
-    state.index().block_of(&hash)
+    state.block_of(&hash)
 }
 
 /// `GET /block/{index or hash}?page=N`: one block and its transactions.
@@ -153,7 +175,8 @@ pub async fn block(
 ) -> HttpResponse {
     let page = node.with_state(|state| block_page(state, &id, query.page.as_deref()));
     match page {
-        Some(page) => html(StatusCode::OK, &page),
+        Some(Ok(page)) => html(StatusCode::OK, &page),
+        Some(Err(e)) => unreadable_page(e),
         None => error_page(
             StatusCode::NOT_FOUND,
             "No such block",
@@ -163,9 +186,16 @@ pub async fn block(
 }
 
 /// The page of the block named `id` (index or hash), at transactions page `requested`.
-fn block_page(state: &State, id: &str, requested: Option<&str>) -> Option<BlockPage> {
+fn block_page(
+    state: &State,
+    id: &str,
+    requested: Option<&str>,
+) -> Option<Result<BlockPage, Unreadable>> {
     let at = find_block(state, id)?;
-    let block = &state.chain().blocks()[at];
+    let block = match state.block(at)? {
+        Ok(block) => block,
+        Err(e) => return Some(Err(e)),
+    };
     let count = block.transactions.len();
     let base = format!("/block/{}?page=", block.index);
     let pager = Pager::new(requested, count, BLOCK_TXS_PER_PAGE, base);
@@ -173,7 +203,7 @@ fn block_page(state: &State, id: &str, requested: Option<&str>) -> Option<BlockP
         .iter()
         .map(|t| TxRow::new(t, Some(block.index), None))
         .collect();
-    Some(BlockPage {
+    Some(Ok(BlockPage {
         index: block.index,
         length: state.chain().len() as u64,
         hash: state.chain().hashes()[at].to_hex(),
@@ -185,7 +215,7 @@ fn block_page(state: &State, id: &str, requested: Option<&str>) -> Option<BlockP
         count,
         rows,
         pager,
-    })
+    }))
 }
 
 #[derive(Template)]
@@ -198,20 +228,23 @@ struct TransferPage {
 }
 
 /// The page of the transfer `id`: in the chain (by the index) or pending.
-fn find_transfer(state: &State, id: &TransferId) -> Option<TransferPage> {
-    let (transaction, block, position) = match state.index().transfer(id) {
-        Some(spot) => {
-            let block = &state.chain().blocks()[spot.block];
-            (&block.transactions[spot.tx], Some(block.index), spot.tx)
-        }
+fn find_transfer(state: &State, id: &TransferId) -> Result<Option<TransferPage>, Unreadable> {
+    let found = state.transfer(id)?;
+    let (transaction, block, position) = match &found {
+        Some((block, tx)) => (&block.transactions[*tx], Some(block.index), *tx),
         // The pool is capped (node.max_pool), so this scan is bounded.
-        None => state
-            .pool()
-            .iter()
-            .find(|t| TransferId::of_transaction(t).as_ref() == Some(id))
-            .map(|t| (t, None, 0))?,
+        None => {
+            let pending = state
+                .pool()
+                .iter()
+                .find(|t| TransferId::of_transaction(t).as_ref() == Some(id));
+            match pending {
+                Some(t) => (t, None, 0),
+                None => return Ok(None),
+            }
+        }
     };
-    Some(TransferPage {
+    Ok(Some(TransferPage {
         id: id.to_string(),
         row: TxRow::new(transaction, block, None),
         position: position + 1,
@@ -219,7 +252,7 @@ fn find_transfer(state: &State, id: &TransferId) -> Option<TransferPage> {
             .signature()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
-    })
+    }))
 }
 
 /// `GET /tx/{id}`: one transfer, in a block or pending.
@@ -235,8 +268,9 @@ pub async fn transfer(node: web::Data<Node>, id: web::Path<String>) -> HttpRespo
         );
     };
     match node.with_state(|state| find_transfer(state, &parsed)) {
-        Some(page) => html(StatusCode::OK, &page),
-        None => error_page(
+        Ok(Some(page)) => html(StatusCode::OK, &page),
+        Err(e) => unreadable_page(e),
+        Ok(None) => error_page(
             StatusCode::NOT_FOUND,
             "No such transfer",
             format!("No transfer {parsed} is in the chain or pending."),
@@ -276,12 +310,18 @@ pub async fn address(node: web::Data<Node>, query: web::Query<AddressQuery>) -> 
             )
         }
     };
-    let page = node.with_state(|state| address_page(state, &address, query.page.as_deref()));
-    html(StatusCode::OK, &page)
+    match node.with_state(|state| address_page(state, &address, query.page.as_deref())) {
+        Ok(page) => html(StatusCode::OK, &page),
+        Err(e) => unreadable_page(e),
+    }
 }
 
 /// The page of `address`'s balance and transactions, at page `requested`.
-fn address_page(state: &State, address: &Address, requested: Option<&str>) -> AddressPage {
+fn address_page(
+    state: &State,
+    address: &Address,
+    requested: Option<&str>,
+) -> Result<AddressPage, Unreadable> {
     let view = AddressView::new(address);
     let spots = state.index().activity(address);
     let total = spots.len();
@@ -289,20 +329,19 @@ fn address_page(state: &State, address: &Address, requested: Option<&str>) -> Ad
     let pager = Pager::new(requested, total, PER_PAGE, base);
     // Page 1 is the newest: count back from the end of the oldest-first list.
     let range = pager.range(total, PER_PAGE);
-    let rows = spots[total - range.end..total - range.start]
-        .iter()
-        .rev()
-        .map(|spot| {
-            let block = &state.chain().blocks()[spot.block];
-            TxRow::new(
-                &block.transactions[spot.tx],
-                Some(block.index),
-                Some(address),
-            )
-        })
-        .collect();
+    let mut rows = Vec::with_capacity(range.len());
+    for spot in spots[total - range.end..total - range.start].iter().rev() {
+        let block = state
+            .block(spot.block as usize)
+            .expect("the index only holds positions in the chain")?;
+        rows.push(TxRow::new(
+            &block.transactions[spot.tx as usize],
+            Some(block.index),
+            Some(address),
+        ));
+    }
     let (balance, pending) = state.balance(address);
-    AddressPage {
+    Ok(AddressPage {
         address: view,
         balance,
         pending,
@@ -310,7 +349,7 @@ fn address_page(state: &State, address: &Address, requested: Option<&str>) -> Ad
         total,
         rows,
         pager,
-    }
+    })
 }
 
 #[derive(Template)]
@@ -364,7 +403,11 @@ pub async fn search(node: web::Data<Node>, query: web::Query<SearchQuery>) -> Ht
             return Some(format!("/block/{}", q.to_ascii_lowercase()));
         }
         let id = q.parse::<TransferId>().ok()?;
-        find_transfer(state, &id).map(|_| format!("/tx/{id}"))
+        // An unreadable block is found, and its page says why it cannot show.
+        match find_transfer(state, &id) {
+            Ok(None) => None,
+            Ok(Some(_)) | Err(_) => Some(format!("/tx/{id}")),
+        }
     });
     if let Some(location) = found {
         return see_other(&location);
@@ -387,22 +430,37 @@ pub mod render {
 
     use crate::state::State;
 
+    use crate::state::Unreadable;
+
     /// The overview's HTML.
-    pub fn overview(state: &State, address: &Address, peers: Vec<String>) -> String {
-        let page = super::overview_page(state, address, peers);
-        page.render().expect("the overview's fields always render")
+    pub fn overview(
+        state: &State,
+        address: &Address,
+        peers: Vec<String>,
+    ) -> Result<String, Unreadable> {
+        let page = super::overview_page(state, address, peers)?;
+        Ok(page.render().expect("the overview's fields always render"))
     }
 
     /// A block page's HTML (`id` is an index or a hash); `None` if there is no such block.
-    pub fn block(state: &State, id: &str, page: Option<&str>) -> Option<String> {
+    pub fn block(
+        state: &State,
+        id: &str,
+        page: Option<&str>,
+    ) -> Option<Result<String, Unreadable>> {
         let page = super::block_page(state, id, page)?;
-        Some(page.render().expect("a block page's fields always render"))
+        Some(page.map(|p| p.render().expect("a block page's fields always render")))
     }
 
     /// An address page's HTML.
-    pub fn address(state: &State, address: &Address, page: Option<&str>) -> String {
-        let page = super::address_page(state, address, page);
-        page.render()
-            .expect("an address page's fields always render")
+    pub fn address(
+        state: &State,
+        address: &Address,
+        page: Option<&str>,
+    ) -> Result<String, Unreadable> {
+        let page = super::address_page(state, address, page)?;
+        Ok(page
+            .render()
+            .expect("an address page's fields always render"))
     }
 }

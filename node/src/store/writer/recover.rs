@@ -53,7 +53,7 @@ impl Writer {
             self.live.book().catch_up(encoder.texts());
         }
         self.live.replace(Some(db));
-        self.tip = loaded.blocks.len() as u64;
+        self.tip = loaded.length;
         self.next_seq = next_seq;
         self.encoder = encoder;
         if let Health::Degraded { reloaded, .. } = &mut self.health {

@@ -1,0 +1,395 @@
+//! `StoredChain`: the node's own chain as memory holds it: every block hash, the ledger, and only the newest blocks; the store holds every block.
+//!
+//! A node that runs for a year holds about a million blocks (~2 KB each in
+//! memory with a transfer); what validation and mining need is much smaller:
+//! the tip, each block's hash (32 bytes) and the ledger. Older blocks are read
+//! back from the store by whoever needs them (the explorer, `/chain`, a deep
+//! fork), and checked against the hash kept here.
+
+use std::collections::VecDeque;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::ledger::Ledger;
+use super::rules::{check_genesis, check_header, check_signatures, Rule, Rules, ValidationError};
+use super::valid_chain::first_bad_signature;
+use super::{Block, BlockHash, Signatures};
+
+/// How many of the newest blocks stay in memory: a sync page (500 blocks)
+/// and every usual fork fit, so only an explorer page or a deep fork reads
+/// the store.
+pub const RECENT_BLOCKS: usize = 1024;
+
+/// How many stored blocks a restore checks at a time (hashes on every core).
+pub const RESTORE_CHUNK: usize = 8192;
+
+/// A valid chain of which only the newest [`RECENT_BLOCKS`] blocks are in memory.
+///
+/// Built only by [`StoredChain::new`] (genesis) and [`StoredChain::restore`]
+/// (every rule checked), and changed only by [`StoredChain::push`] (every
+/// rule checked) and [`StoredChain::rewind`], so it is always valid.
+#[derive(Debug, Clone)]
+pub struct StoredChain {
+    hashes: Vec<BlockHash>,
+    /// The newest blocks, oldest first; never empty (it holds the tip).
+    recent: VecDeque<Block>,
+    ledger: Ledger,
+}
+
+/// Why a stored chain could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError<E> {
+    /// Reading the blocks failed.
+    #[error(transparent)]
+    Read(E),
+    /// A block breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+impl StoredChain {
+    /// The chain holding only this network's genesis block.
+    pub fn new(rules: &Rules) -> Self {
+        StoredChain {
+            hashes: vec![rules.genesis_hash],
+            recent: VecDeque::from([rules.genesis.clone()]),
+            ledger: Ledger::default(),
+        }
+    }
+
+    /// Number of blocks, genesis included.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Never true: a chain always holds genesis.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// The hash of each block, in chain order.
+    pub fn hashes(&self) -> &[BlockHash] {
+        &self.hashes
+    }
+
+    /// The newest block.
+    pub fn tip(&self) -> &Block {
+        self.recent.back().expect("the recent blocks hold the tip")
+    }
+
+    /// The hash of the newest block.
+    pub fn tip_hash(&self) -> &BlockHash {
+        self.hashes.last().expect("a chain always holds genesis")
+    }
+
+    /// Balances and spent signatures after the whole chain.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Position (0-based) of the oldest block held in memory.
+    pub fn first_recent(&self) -> usize {
+        self.len() - self.recent.len()
+    }
+
+    /// The block at `position` if memory holds it (it is among the newest).
+    pub fn recent(&self, position: usize) -> Option<&Block> {
+        self.recent.get(position.checked_sub(self.first_recent())?)
+    }
+
+    /// Checks `block` on top of the tip and appends it, or changes nothing.
+    ///
+    /// `verify_signatures` is false only for transactions the caller has
+    /// already verified (the pool, a branch checked on every core).
+    pub fn push(
+        &mut self,
+        block: Block,
+        rules: &Rules,
+        now: f64,
+        verify_signatures: bool,
+    ) -> Result<(), ValidationError> {
+        let position = self.len() as u64 + 1;
+        check_header(self.tip(), self.tip_hash(), &block, rules, now)
+            .map_err(|r| r.at(position))?;
+        if verify_signatures {
+            check_signatures(&block).map_err(|r| r.at(position))?;
+        }
+        // `apply` changes nothing when it fails.
+        self.ledger
+            .apply(&block)
+            .map_err(|e| Rule::Ledger(e).at(position))?;
+        let hash = block.hash();
+        self.append_checked(block, hash);
+        Ok(())
+    }
+
+    fn append_checked(&mut self, block: Block, hash: BlockHash) {
+        self.hashes.push(hash);
+        self.recent.push_back(block);
+        if self.recent.len() > RECENT_BLOCKS {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Goes back to the first `keep` blocks, undoing `abandoned` (the blocks
+    /// from position `keep` to the tip, in chain order) from the ledger.
+    /// `base` is the block at position `keep - 1`, the new tip.
+    ///
+    /// # Panics
+    ///
+    /// If `keep` is 0 (genesis is never abandoned) or `abandoned` is not the
+    /// chain's tail: the caller read them by the hashes kept here.
+    pub fn rewind(&mut self, keep: usize, base: &Block, abandoned: &[Block]) {
+        assert!(
+            keep >= 1 && keep + abandoned.len() == self.len(),
+            "a tail is rewound"
+        );
+        for block in abandoned.iter().rev() {
+            self.ledger.unapply(block);
+        }
+        let held = keep.saturating_sub(self.first_recent());
+        self.hashes.truncate(keep);
+        self.recent.truncate(held);
+        if self.recent.is_empty() {
+            self.recent.push_back(base.clone());
+        }
+    }
+
+    /// Rebuilds the chain from the stored blocks, genesis first, in `chunks`,
+    /// checking every rule but signatures, which only [`Signatures::Verify`]
+    /// checks again (see [`Chain::validate_stored`](super::Chain::validate_stored)).
+    /// `on_block` sees each block with its position and hash, in order (to
+    /// build indexes without reading the blocks twice). `expected` is the
+    /// number of blocks, for capacity and progress; it logs its progress.
+    pub fn restore<E>(
+        rules: &Rules,
+        now: f64,
+        signatures: Signatures,
+        expected: usize,
+        chunks: impl IntoIterator<Item = Result<Vec<Block>, E>>,
+        mut on_block: impl FnMut(usize, &Block, &BlockHash),
+    ) -> Result<StoredChain, RestoreError<E>> {
+        let mut chain: Option<StoredChain> = None;
+        let mut progress = Progress::new(expected);
+        for chunk in chunks {
+            let chunk = chunk.map_err(RestoreError::Read)?;
+            let first = chain.as_ref().map_or(0, StoredChain::len);
+            let hashes = hash_all(&chunk);
+            if signatures == Signatures::Verify {
+                if let Some((at, rule)) = first_bad_signature(&chunk) {
+                    // Earlier blocks of the chunk may break another rule first:
+                    // check them, so the error names the first bad block.
+                    let mut head = chunk;
+                    head.truncate(at);
+                    extend(chain, rules, now, head, &hashes[..at], &mut on_block)?;
+                    return Err(rule.at((first + at) as u64 + 1).into());
+                }
+            }
+            chain = Some(extend(chain, rules, now, chunk, &hashes, &mut on_block)?);
+            progress.at(chain.as_ref().map_or(0, StoredChain::len));
+        }
+        chain.ok_or_else(|| Rule::Empty.at(1).into())
+    }
+}
+
+/// Appends checked `blocks` (with their `hashes`) to `chain`, or starts it
+/// from them if there is none yet (the first must then be genesis).
+fn extend(
+    chain: Option<StoredChain>,
+    rules: &Rules,
+    now: f64,
+    blocks: Vec<Block>,
+    hashes: &[BlockHash],
+    on_block: &mut impl FnMut(usize, &Block, &BlockHash),
+) -> Result<StoredChain, ValidationError> {
+    let mut blocks = blocks.into_iter().zip(hashes);
+    let mut chain = match chain {
+        Some(chain) => chain,
+        None => {
+            let Some((genesis, hash)) = blocks.next() else {
+                return Err(Rule::Empty.at(1));
+            };
+            check_genesis(&genesis, rules).map_err(|r| r.at(1))?;
+            on_block(0, &genesis, hash);
+            StoredChain {
+                hashes: vec![*hash],
+                recent: VecDeque::from([genesis]),
+                ledger: Ledger::default(),
+            }
+        }
+    };
+    for (block, hash) in blocks {
+        let position = chain.len();
+        let at = position as u64 + 1;
+        check_header(chain.tip(), chain.tip_hash(), &block, rules, now).map_err(|r| r.at(at))?;
+        chain
+            .ledger
+            .apply(&block)
+            .map_err(|e| Rule::Ledger(e).at(at))?;
+        on_block(position, &block, hash);
+        chain.append_checked(block, *hash);
+    }
+    Ok(chain)
+}
+
+/// The hash of each block, computed on every core.
+fn hash_all(blocks: &[Block]) -> Vec<BlockHash> {
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || blocks.len() < 256 {
+        return blocks.iter().map(Block::hash).collect();
+    }
+    let chunk = blocks.len().div_ceil(threads);
+    thread::scope(|scope| {
+        let parts: Vec<_> = blocks
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(Block::hash).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("hashing a block does not panic"))
+            .collect()
+    })
+}
+
+/// Logs a long restore's progress about every five seconds.
+struct Progress {
+    expected: usize,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(expected: usize) -> Self {
+        let now = Instant::now();
+        Progress {
+            expected,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn at(&mut self, done: usize) {
+        if self.last.elapsed() < Self::EVERY {
+            return;
+        }
+        self.last = Instant::now();
+        tracing::info!(
+            checked = done,
+            of = self.expected,
+            seconds = self.started.elapsed().as_secs(),
+            "checking the stored chain"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{PreviousHash, Timestamp, Transaction};
+    use wallet::Amount;
+
+    /// A valid chain of `count` blocks at difficulty 1 (rewards only).
+    fn blocks(rules: &Rules, count: usize, miner: &wallet::Address) -> Vec<Block> {
+        let mut chain = vec![rules.genesis.clone()];
+        let mut hash = rules.genesis_hash;
+        while chain.len() < count {
+            let last = chain.last().expect("genesis is there");
+            let index = last.index + 1;
+            let mut block = Block {
+                index,
+                previous_hash: PreviousHash::Hash(hash),
+                proof: 0,
+                timestamp: Timestamp::from_secs_f64(index as f64).expect("finite"),
+                transactions: vec![Transaction::Reward {
+                    recipient: miner.clone(),
+                    amount: rules.mining_reward,
+                }],
+            };
+            while crate::chain::check_proof(last, &hash, &block, rules.difficulty).is_err() {
+                block.proof += 1;
+            }
+            hash = block.hash();
+            chain.push(block);
+        }
+        chain
+    }
+
+    fn rules() -> Rules {
+        Rules::new(1, Amount::ONE, 0.0, 10)
+    }
+
+    #[test]
+    fn a_restore_in_chunks_keeps_only_the_newest_blocks_and_every_hash() {
+        let rules = rules();
+        let miner = wallet::Wallet::generate().address().clone();
+        let all = blocks(&rules, RECENT_BLOCKS + 300, &miner);
+        let chunks: Vec<Result<Vec<Block>, ()>> = all.chunks(100).map(|c| Ok(c.to_vec())).collect();
+        let mut seen = 0;
+        let chain = StoredChain::restore(
+            &rules,
+            1e9,
+            Signatures::Verify,
+            all.len(),
+            chunks,
+            |p, b, h| {
+                assert_eq!((p, *h), (seen, b.hash()));
+                seen += 1;
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, all.len());
+        assert_eq!(chain.len(), all.len());
+        assert_eq!(chain.tip(), all.last().unwrap());
+        assert_eq!(chain.first_recent(), all.len() - RECENT_BLOCKS);
+        assert_eq!(chain.recent(chain.first_recent() - 1), None);
+        assert_eq!(chain.recent(all.len() - 5), Some(&all[all.len() - 5]));
+        assert_eq!(chain.ledger().balance(&miner), all.len() as u64 - 1);
+    }
+
+    #[test]
+    fn a_restore_names_the_first_bad_block() {
+        let rules = rules();
+        let miner = wallet::Wallet::generate().address().clone();
+        let mut all = blocks(&rules, 40, &miner);
+        all[30].proof += 1;
+        let chunks: Vec<Result<Vec<Block>, ()>> = all.chunks(7).map(|c| Ok(c.to_vec())).collect();
+        let error = StoredChain::restore(
+            &rules,
+            1e9,
+            Signatures::TrustStored,
+            40,
+            chunks,
+            |_, _, _| {},
+        )
+        .unwrap_err();
+        match error {
+            RestoreError::Invalid(e) => assert_eq!(e.block, 31, "{e}"),
+            RestoreError::Read(()) => panic!("no read fails"),
+        }
+    }
+
+    #[test]
+    fn rewinding_past_the_recent_blocks_gives_the_shorter_chain() {
+        let rules = rules();
+        let miner = wallet::Wallet::generate().address().clone();
+        let all = blocks(&rules, RECENT_BLOCKS + 50, &miner);
+        let mut chain = StoredChain::new(&rules);
+        for block in &all[1..] {
+            chain.push(block.clone(), &rules, 1e9, true).unwrap();
+        }
+        let keep = 20;
+        chain.rewind(keep, &all[keep - 1], &all[keep..]);
+        assert_eq!(chain.len(), keep);
+        assert_eq!(chain.tip(), &all[keep - 1]);
+        assert_eq!(
+            chain.hashes(),
+            &all[..keep].iter().map(Block::hash).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(chain.ledger().balance(&miner), keep as u64 - 1);
+        // And it grows again from there.
+        chain.push(all[keep].clone(), &rules, 1e9, true).unwrap();
+        assert_eq!(chain.len(), keep + 1);
+    }
+}
