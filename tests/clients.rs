@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::{bin, bin_dir, http, sign, wait_until, workspace_root, TestNode};
+use support::{bin, bin_dir, http, sign, wait_until, workspace_root, NodeOptions, TestNode};
 
 /// Bound on one client call (mining at test difficulty takes well under a second).
 const CLIENT: Duration = Duration::from_secs(60);
@@ -275,7 +275,13 @@ fn holds_transfer(
 #[test]
 fn the_seed_story_through_the_clients_on_two_nodes() {
     let first = TestNode::start();
-    let second = TestNode::start();
+    // The seed's story has `resolve` do the adoption: a background sync
+    // racing it could adopt first, and resolve would then rightly say
+    // "authoritative".
+    let second = TestNode::start_with(NodeOptions {
+        env: vec![("SIGCHAIN_SYNC_INTERVAL_MS".into(), "0".into())],
+        ..NodeOptions::default()
+    });
 
     // secret: the node's secret alone on one line, as `s=$(secret)` needs.
     let secret = call("secret", &first.url, &[])

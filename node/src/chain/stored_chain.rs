@@ -48,6 +48,19 @@ pub enum RestoreError<E> {
 }
 
 impl StoredChain {
+    /// An empty chain (not yet valid: a restore starts from it) with room for
+    /// `blocks` hashes and about as many signatures, so that a long restore
+    /// does not grow them step by step (each step briefly holds both sizes).
+    fn with_capacity(blocks: usize) -> Self {
+        let mut ledger = Ledger::default();
+        ledger.reserve(blocks);
+        StoredChain {
+            hashes: Vec::with_capacity(blocks),
+            recent: VecDeque::with_capacity(RECENT_BLOCKS + 1),
+            ledger,
+        }
+    }
+
     /// The chain holding only this network's genesis block.
     pub fn new(rules: &Rules) -> Self {
         StoredChain {
@@ -169,11 +182,11 @@ impl StoredChain {
         chunks: impl IntoIterator<Item = Result<Vec<Block>, E>>,
         mut on_block: impl FnMut(usize, &Block, &BlockHash),
     ) -> Result<StoredChain, RestoreError<E>> {
-        let mut chain: Option<StoredChain> = None;
+        let mut chain = StoredChain::with_capacity(expected);
         let mut progress = Progress::new(expected);
         for chunk in chunks {
             let chunk = chunk.map_err(RestoreError::Read)?;
-            let first = chain.as_ref().map_or(0, StoredChain::len);
+            let first = chain.len();
             let hashes = hash_all(&chunk);
             if signatures == Signatures::Verify {
                 if let Some((at, rule)) = first_bad_signature(&chunk) {
@@ -181,43 +194,39 @@ impl StoredChain {
                     // check them, so the error names the first bad block.
                     let mut head = chunk;
                     head.truncate(at);
-                    extend(chain, rules, now, head, &hashes[..at], &mut on_block)?;
+                    extend(&mut chain, rules, now, head, &hashes[..at], &mut on_block)?;
                     return Err(rule.at((first + at) as u64 + 1).into());
                 }
             }
-            chain = Some(extend(chain, rules, now, chunk, &hashes, &mut on_block)?);
-            progress.at(chain.as_ref().map_or(0, StoredChain::len));
+            extend(&mut chain, rules, now, chunk, &hashes, &mut on_block)?;
+            progress.at(chain.len());
         }
-        chain.ok_or_else(|| Rule::Empty.at(1).into())
+        if chain.is_empty() {
+            return Err(Rule::Empty.at(1).into());
+        }
+        Ok(chain)
     }
 }
 
-/// Appends checked `blocks` (with their `hashes`) to `chain`, or starts it
-/// from them if there is none yet (the first must then be genesis).
+/// Appends checked `blocks` (with their `hashes`) to `chain`, starting it
+/// from them if it is still empty (the first must then be genesis).
 fn extend(
-    chain: Option<StoredChain>,
+    chain: &mut StoredChain,
     rules: &Rules,
     now: f64,
     blocks: Vec<Block>,
     hashes: &[BlockHash],
     on_block: &mut impl FnMut(usize, &Block, &BlockHash),
-) -> Result<StoredChain, ValidationError> {
+) -> Result<(), ValidationError> {
     let mut blocks = blocks.into_iter().zip(hashes);
-    let mut chain = match chain {
-        Some(chain) => chain,
-        None => {
-            let Some((genesis, hash)) = blocks.next() else {
-                return Err(Rule::Empty.at(1));
-            };
-            check_genesis(&genesis, rules).map_err(|r| r.at(1))?;
-            on_block(0, &genesis, hash);
-            StoredChain {
-                hashes: vec![*hash],
-                recent: VecDeque::from([genesis]),
-                ledger: Ledger::default(),
-            }
-        }
-    };
+    if chain.is_empty() {
+        let Some((genesis, hash)) = blocks.next() else {
+            return Ok(());
+        };
+        check_genesis(&genesis, rules).map_err(|r| r.at(1))?;
+        on_block(0, &genesis, hash);
+        chain.append_checked(genesis, *hash);
+    }
     for (block, hash) in blocks {
         let position = chain.len();
         let at = position as u64 + 1;
@@ -229,7 +238,7 @@ fn extend(
         on_block(position, &block, hash);
         chain.append_checked(block, *hash);
     }
-    Ok(chain)
+    Ok(())
 }
 
 /// The hash of each block, computed on every core.
