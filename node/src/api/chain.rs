@@ -92,32 +92,43 @@ impl ChainStream {
     }
 }
 
-/// The body as a stream of chunks; each chunk that reads blocks is made on the blocking pool.
-pub fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, StoreError>> {
+/// Why a `/chain` answer was cut short.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainStreamError {
+    /// A block could not be read from the snapshot.
+    #[error("reading the chain failed: {0}")]
+    Store(#[from] StoreError),
+    /// The task encoding a chunk panicked.
+    #[error("encoding the chain stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+}
+
+/// The body as a stream of chunks; each chunk that reads blocks is made on
+/// the blocking pool. An error ends the connection without finishing the
+/// body, so the client cannot take a cut answer for a whole one.
+pub fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, ChainStreamError>> {
     futures_util::stream::unfold(Some(body), |body| async move {
         let mut body = body?;
-        let (body, chunk) = if body.reads_blocks() {
-            match tokio::task::spawn_blocking(move || {
+        let made = if body.reads_blocks() {
+            tokio::task::spawn_blocking(move || {
                 let chunk = body.next_chunk();
                 (body, chunk)
             })
             .await
-            {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::error!(error = %e, "encoding /chain stopped; the answer is cut short");
-                    return None;
-                }
-            }
+            .map_err(ChainStreamError::from)
         } else {
             let chunk = body.next_chunk();
-            (body, chunk)
+            Ok((body, chunk))
         };
-        match chunk? {
-            Ok(bytes) => Some((Ok(Bytes::from(bytes)), Some(body))),
+        let (body, chunk) = match made {
+            Ok((body, Some(chunk))) => (Some(body), chunk.map_err(ChainStreamError::from)),
+            Ok((_, None)) => return None,
+            Err(e) => (None, Err(e)),
+        };
+        match chunk {
+            Ok(bytes) => Some((Ok(Bytes::from(bytes)), body)),
             Err(e) => {
-                tracing::error!(error = %e, "reading the chain failed; the /chain answer is cut short");
-                // The error ends the connection, and nothing follows it.
+                tracing::error!(error = %e, "the /chain answer is cut short");
                 Some((Err(e), None))
             }
         }
