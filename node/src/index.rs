@@ -294,6 +294,51 @@ mod tests {
     }
 
     #[test]
+    fn keys_sharing_a_prefix_are_all_found_and_truncated_in_order() {
+        let key = |first: u8, last: u8| {
+            let mut key = [first; 32];
+            key[31] = last;
+            key
+        };
+        let mut index = PrefixIndex::default();
+        // Three keys with one 8-byte prefix, one with another.
+        index.insert(&key(1, 0), 4);
+        index.insert(&key(1, 1), 9);
+        index.insert(&key(2, 0), 10);
+        index.insert(&key(1, 2), 12);
+        assert_eq!(index.candidates(&key(1, 7)).collect::<Vec<_>>(), [4, 9, 12]);
+        assert_eq!(index.candidates(&key(2, 7)).collect::<Vec<_>>(), [10]);
+        assert_eq!(index.candidates(&key(3, 0)).count(), 0);
+
+        // Truncating drops the newer positions only, leaving the same index
+        // as inserting the older keys alone.
+        let mut expected = PrefixIndex::default();
+        expected.insert(&key(1, 0), 4);
+        expected.insert(&key(1, 1), 9);
+        let mut truncated = index.clone();
+        for (first, last) in [(1, 2), (2, 0)] {
+            truncated.truncate(&key(first, last), 10);
+        }
+        assert_eq!(truncated, expected);
+        for (first, last) in [(1, 0), (1, 1)] {
+            truncated.truncate(&key(first, last), 4);
+        }
+        assert_eq!(truncated, PrefixIndex::default());
+    }
+
+    #[test]
+    fn a_lookup_by_hash_checks_the_whole_hash() {
+        let hashes = [BlockHash([7; 32]), BlockHash([8; 32])];
+        let mut index = ChainIndex::default();
+        index.by_hash.insert(&hashes[0].0, 0);
+        index.by_hash.insert(&hashes[1].0, 1);
+        let mut same_prefix = [7; 32];
+        same_prefix[20] = 0;
+        assert_eq!(index.block_of(&hashes[1], &hashes), Some(1));
+        assert_eq!(index.block_of(&BlockHash(same_prefix), &hashes), None);
+    }
+
+    #[test]
     fn a_transfer_id_reads_back_from_its_hex() {
         let wallet = Wallet::generate();
         let paid = Transaction::sign(&wallet, wallet.address(), Amount::ONE, None);
