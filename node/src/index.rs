@@ -69,20 +69,20 @@ pub struct Spot {
     pub tx: u32,
 }
 
-/// Block positions by the first 8 bytes of a key (a block hash, a transfer
-/// id): 12 bytes an entry instead of the key's 32 or 16. Two keys share a
-/// prefix only by chance (about once in 2^40 pairs at a million blocks), so
-/// a lookup gives candidates that the caller checks against the full key.
+/// Block positions by the first 4 bytes of a key (a block hash, a transfer
+/// id): 8 bytes an entry instead of the key's 32 or 16 and a position. Keys
+/// share a prefix by chance (about 120 pairs among a million keys), so a
+/// lookup gives candidates that the caller checks against the full key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PrefixIndex {
     /// The first position stored under each prefix.
-    first: HashMap<u64, u32>,
+    first: HashMap<u32, u32>,
     /// Later positions under a prefix already taken, in chain order.
-    more: HashMap<u64, Vec<u32>>,
+    more: HashMap<u32, Vec<u32>>,
 }
 
-fn prefix(key: &[u8]) -> u64 {
-    u64::from_be_bytes(key[..8].try_into().expect("keys are at least 8 bytes"))
+fn prefix(key: &[u8]) -> u32 {
+    u32::from_be_bytes(key[..4].try_into().expect("keys are at least 4 bytes"))
 }
 
 impl PrefixIndex {
@@ -301,7 +301,7 @@ mod tests {
             key
         };
         let mut index = PrefixIndex::default();
-        // Three keys with one 8-byte prefix, one with another.
+        // Three keys with one 4-byte prefix, one with another.
         index.insert(&key(1, 0), 4);
         index.insert(&key(1, 1), 9);
         index.insert(&key(2, 0), 10);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 
-use super::canonical::python_json;
+use super::canonical::write_python_json;
 use super::form::FormError;
 use super::transaction::{RawTransaction, Transaction};
 
@@ -143,7 +143,9 @@ impl Block {
 
     /// The hash of the block: SHA-256 of CPython's `json.dumps(block, sort_keys=True)`.
     pub fn hash(&self) -> BlockHash {
-        BlockHash(Sha256::digest(python_json(self)).into())
+        let mut hasher = Sha256::new();
+        write_python_json(self, &mut hasher);
+        BlockHash(hasher.finalize().into())
     }
 
     /// Reads a block from its JSON form, naming what is wrong (with the

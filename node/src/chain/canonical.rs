@@ -17,11 +17,17 @@ use serde_json::ser::{CharEscape, Formatter};
 /// floats are written as Python's `repr`.
 pub fn python_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    write_python_json(value, &mut out);
+    out
+}
+
+/// Writes [`python_json`]'s bytes of `value` into `sink` (a hasher: a
+/// block's hash needs no copy of its JSON).
+pub fn write_python_json<T: Serialize + ?Sized, W: Write>(value: &T, sink: W) {
+    let mut serializer = serde_json::Serializer::with_formatter(sink, PythonFormatter);
     value
         .serialize(&mut serializer)
-        .expect("serializing plain data with string keys into memory cannot fail");
-    out
+        .expect("serializing plain data with string keys into memory or a hasher cannot fail");
 }
 
 /// A `serde_json` formatter with CPython's `json.dumps` defaults (`ensure_ascii=True`).
@@ -44,6 +50,11 @@ impl Formatter for PythonFormatter {
     ) -> io::Result<()> {
         // serde_json has already escaped '"', '\\' and C0 controls; everything
         // else outside ' '..='~' is escaped here, as ensure_ascii does.
+        // Nearly every fragment (addresses, signatures) is printable ASCII:
+        // one vectorizable scan, then one write.
+        if fragment.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (at, ch) in fragment.char_indices() {
             if (' '..='~').contains(&ch) {

@@ -21,7 +21,7 @@ use super::{Block, BlockHash, Signatures};
 pub const RECENT_BLOCKS: usize = 1024;
 
 /// How many stored blocks a restore checks at a time (hashes on every core).
-pub const RESTORE_CHUNK: usize = 8192;
+pub const RESTORE_CHUNK: usize = 4096;
 
 /// A valid chain of which only the newest [`RECENT_BLOCKS`] blocks are in memory.
 ///
