@@ -1,4 +1,4 @@
-//! Node start-up cost with a long stored chain: time from spawn to the listening line, RSS after start, and disk bytes per block (`cargo bench -p node --bench startup`).
+//! Node start-up cost with a long stored chain: time from spawn to the listening line, RSS after start, the store's size on disk, and how soon `/chain` starts answering (`cargo bench -p node --bench startup -- 100000 1000000`).
 //!
 //! Builds a data directory holding a valid chain of N blocks (difficulty 1,
 //! the default genesis and reward; each block after the second holds one
@@ -7,20 +7,29 @@
 //! normal start (hashes, links, proofs, rewards and balances checked; stored
 //! signatures trusted) and with `--reverify` (every signature verified too).
 //! The node checks the chain before it listens, so the figures are what an
-//! operator waits for.
+//! operator waits for. Each size prints one line of medians over the starts:
+//!
+//! `startup N blocks: S s to listening, RSS M MiB, disk D MiB, first byte of /chain F ms`
+//!
+//! and one more for `--reverify`. The first byte is timed from sending
+//! `GET /chain` on a raw TCP socket to reading the first byte of the body
+//! (of its first chunk: the answer is streamed);
+//! each start's details (the whole answer's time, RSS after it) go to stderr.
 //!
 //! Run `cargo build --release -p node` first: the bench starts
-//! `target/release/sigchain-node` (or `NODE_BIN`). `STARTUP_BENCH_SIZES=1000,5000`
-//! overrides the sizes (default 10,000 and 100,000); `STARTUP_BENCH_DIR` keeps
-//! the built data directories for reuse (building 100,000 blocks signs 100,000
-//! transfers, about a minute on two cores).
+//! `target/release/sigchain-node` (or `NODE_BIN`). Sizes are the arguments,
+//! else `STARTUP_BENCH_SIZES=1000,5000`, else 10,000 and 100,000.
+//! `STARTUP_BENCH_DIR` keeps the built data directories for reuse (building
+//! signs one transfer per block on every core: about a minute per 100,000
+//! blocks on two cores, with progress lines); an interrupted build is
+//! started again, never reused.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -29,14 +38,20 @@ use node::store::STORE_FILE;
 const DIFFICULTY: u32 = 1;
 const STARTS: usize = 3;
 
-/// The default network's rules (genesis timestamp 0.0, reward 1) at difficulty 1.
-/// Builds a valid chain of `count` blocks in the data directory `dir` (unless one is there).
+/// Builds a valid chain of `count` blocks in the data directory `dir`, unless
+/// a finished one is there. Built beside it and renamed when complete, so an
+/// interrupted build is never taken for a finished one.
 fn build(dir: &Path, count: u64) {
     if dir.join(STORE_FILE).exists() {
         return;
     }
+    let partial = dir.with_extension("partial");
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).expect("an interrupted build can be removed");
+    }
     let started = Instant::now();
-    let signing = common::build_chain(dir, count, DIFFICULTY);
+    let signing = common::build_chain(&partial, count, DIFFICULTY);
+    std::fs::rename(&partial, dir).expect("the finished build can be renamed");
     eprintln!(
         "built {count} blocks in {:.1} s (signing {:.1} s)",
         started.elapsed().as_secs_f64(),
@@ -55,8 +70,33 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts the node on `dir`; returns (spawn → listening line, RSS KiB, peak RSS KiB, /chain time).
-fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> (Duration, u64, u64, Duration) {
+/// What one start measured.
+struct Start {
+    /// Spawn → the listening line.
+    listening: Duration,
+    /// RSS right after listening, and after serving the whole chain, KiB.
+    rss: u64,
+    rss_after_chain: u64,
+    /// `GET /chain` sent → first body byte, and → the whole answer read.
+    first_byte: Duration,
+    whole: Duration,
+    body_bytes: usize,
+}
+
+/// A started node, killed when dropped (also when a measurement panics).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().is_ok_and(|status| status.is_none()) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the node on `dir`, measures, and stops it.
+fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> Start {
     let started = Instant::now();
     let mut child = Command::new(node)
         .args(["--host", "127.0.0.1", "--port", "0", "--difficulty", "1"])
@@ -75,6 +115,7 @@ fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> (Duration, u64,
         .spawn()
         .expect("the node binary runs");
     let stdout = child.stdout.take().expect("stdout is piped");
+    let mut child = Running(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -83,59 +124,129 @@ fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> (Duration, u64,
             }
         }
     });
-    let Ok(url) = rx.recv_timeout(Duration::from_secs(600)) else {
-        let _ = child.kill();
-        let status = child.wait();
-        panic!("the node did not start on {} ({status:?})", dir.display());
+    let Ok(url) = rx.recv_timeout(Duration::from_secs(1800)) else {
+        panic!("the node did not start on {}", dir.display());
     };
     let listening = started.elapsed();
-    let pid = child.id();
+    let pid = child.0.id();
     let rss = status_kib(pid, "VmRSS:");
-    let peak = status_kib(pid, "VmHWM:");
-    // How long the whole chain takes to serve, as a peer's resolve would ask for it.
-    let asked = Instant::now();
-    let chain = http_get(&url, "/chain");
-    let serve = asked.elapsed();
-    assert!(chain > 0, "/chain answered");
+    let (first_byte, whole, body_bytes) = get_chain(&url);
+    let rss_after_chain = status_kib(pid, "VmRSS:");
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
         .status();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("the child can be polled").is_none() {
+    while child
+        .0
+        .try_wait()
+        .expect("the child can be polled")
+        .is_none()
+    {
         if Instant::now() > deadline {
-            let _ = child.kill();
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.wait();
-    (listening, rss, peak, serve)
+    drop(child);
+    Start {
+        listening,
+        rss,
+        rss_after_chain,
+        first_byte,
+        whole,
+        body_bytes,
+    }
 }
 
-/// A plain HTTP/1.0 GET over a TCP socket; returns the number of bytes read.
-fn http_get(url: &str, path: &str) -> usize {
+/// `GET /chain` on a raw TCP socket; returns the time to the first byte of
+/// the body on the wire (a chunk's size line counts: it comes with the
+/// chunk), to the end of the answer, and the decoded body's length.
+fn get_chain(url: &str) -> (Duration, Duration, usize) {
     use std::io::{Read, Write};
     let address = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("the node accepts connections");
     stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
+        .set_read_timeout(Some(Duration::from_secs(600)))
         .expect("a timeout can be set");
+    let asked = Instant::now();
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET /chain HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
     .expect("the request can be sent");
-    let mut body = Vec::new();
-    stream
-        .read_to_end(&mut body)
-        .expect("the answer can be read");
-    body.len()
+    let mut answer = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut first_byte = None;
+    let mut body_at = None;
+    loop {
+        let read = stream.read(&mut buffer).expect("the answer can be read");
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..read]);
+        if body_at.is_none() {
+            body_at = answer
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|at| at + 4);
+        }
+        if first_byte.is_none() && body_at.is_some_and(|at| answer.len() > at) {
+            first_byte = Some(asked.elapsed());
+        }
+    }
+    let whole = asked.elapsed();
+    let body_at = body_at.expect("the answer has a head");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "/chain answered 200");
+    let head = String::from_utf8_lossy(&answer[..body_at]).to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(&answer[body_at..])
+    } else {
+        answer[body_at..].to_vec()
+    };
+    assert!(
+        body.starts_with(b"{\"chain\":[") && body.ends_with(b"}"),
+        "a whole chain"
+    );
+    (
+        first_byte.expect("the body is not empty"),
+        whole,
+        body.len(),
+    )
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer.
+fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(wire.len());
+    loop {
+        let line_end = wire
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size = std::str::from_utf8(&wire[..line_end])
+            .ok()
+            .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok())
+            .expect("a hexadecimal chunk size");
+        wire = &wire[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&wire[..size]);
+        wire = &wire[size + 2..];
+    }
+}
+
+fn median<T: Copy + Ord>(mut values: Vec<T>) -> T {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is expected.
-    let sizes = common::sizes_from_env("STARTUP_BENCH_SIZES");
+    let sizes = common::sizes_from_args_or_env("STARTUP_BENCH_SIZES");
     let node = common::node_bin();
     let temporary;
     let root: PathBuf = match std::env::var_os("STARTUP_BENCH_DIR") {
@@ -150,26 +261,35 @@ fn main() {
     for count in sizes {
         let dir = root.join(format!("startup-{count}"));
         build(&dir, count);
-        let metadata = std::fs::metadata(dir.join(STORE_FILE)).expect("the store file exists");
         // redb grows the file by regions it has not written yet: the file is
         // sparse, so its length overstates what it takes on disk.
-        let (size, allocated) = (metadata.len(), metadata.blocks() * 512);
-        for (mode, extra) in [("normal", &[][..]), ("--reverify", &["--reverify"][..])] {
-            for _ in 0..STARTS {
-                let (listening, rss, peak, serve) = start(&node, &dir, &cwd, extra);
-                println!(
-                "{count:>7} blocks, {mode:>10}: spawn to listening {:>7.0} ms, RSS after start {:>6.1} MiB (peak {:.1} MiB), GET /chain {:.0} ms; {} length {:.1} MiB = {} bytes/block, on disk {:.1} MiB = {} bytes/block",
-                listening.as_secs_f64() * 1e3,
-                rss as f64 / 1024.0,
-                peak as f64 / 1024.0,
-                serve.as_secs_f64() * 1e3,
-                STORE_FILE,
-                size as f64 / (1024.0 * 1024.0),
-                size / count,
-                allocated as f64 / (1024.0 * 1024.0),
-                allocated / count,
-            );
+        let metadata = std::fs::metadata(dir.join(STORE_FILE)).expect("the store file exists");
+        let disk = metadata.blocks() * 512 / 1024;
+        for (mode, extra) in [("", &[][..]), (" --reverify", &["--reverify"][..])] {
+            let starts: Vec<Start> = (0..STARTS)
+                .map(|_| start(&node, &dir, &cwd, extra))
+                .collect();
+            for s in &starts {
+                eprintln!(
+                    "  start{mode}: listening {:.2} s, RSS {:.1} MiB; /chain first byte {:.1} ms, whole {:.0} ms ({:.1} MiB), RSS after {:.1} MiB",
+                    s.listening.as_secs_f64(),
+                    mib(s.rss),
+                    s.first_byte.as_secs_f64() * 1e3,
+                    s.whole.as_secs_f64() * 1e3,
+                    s.body_bytes as f64 / (1024.0 * 1024.0),
+                    mib(s.rss_after_chain),
+                );
             }
+            let listening = median(starts.iter().map(|s| s.listening).collect());
+            let rss = median(starts.iter().map(|s| s.rss).collect());
+            let first_byte = median(starts.iter().map(|s| s.first_byte).collect());
+            println!(
+                "startup {count} blocks{mode}: {:.2} s to listening, RSS {:.1} MiB, disk {:.1} MiB, first byte of /chain {:.1} ms",
+                listening.as_secs_f64(),
+                mib(rss),
+                mib(disk),
+                first_byte.as_secs_f64() * 1e3,
+            );
         }
     }
 }

@@ -15,6 +15,26 @@ pub fn signed(from: &Wallet, to: &Wallet, amount: u64, nonce: u64) -> Transactio
     Transaction::sign(from, to.address(), amount, Some(nonce))
 }
 
+/// Block counts given as arguments (`cargo bench --bench NAME -- 1000 5000`),
+/// else from the comma-separated list in `var`, else 10,000 and 100,000.
+pub fn sizes_from_args_or_env(var: &str) -> Vec<u64> {
+    // `cargo bench` adds `--bench`; any other flag is not a size either.
+    let given: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .map(|arg| {
+            arg.replace('_', "")
+                .parse()
+                .unwrap_or_else(|_| panic!("arguments are block counts, got {arg:?}"))
+        })
+        .collect();
+    if given.is_empty() {
+        sizes_from_env(var)
+    } else {
+        given
+    }
+}
+
 /// Block counts from the comma-separated list in `var`, else 10,000 and 100,000.
 pub fn sizes_from_env(var: &str) -> Vec<u64> {
     std::env::var(var)
@@ -41,25 +61,23 @@ pub fn chain_rules(difficulty: u32) -> Rules {
     )
 }
 
-/// Writes a valid chain of `count` blocks into a new store in `dir`, through
-/// the store (no node, no HTTP): every block after the second holds one
-/// signed transfer, alternately between two wallets, and each a reward.
-/// Signing, the slow part, runs on every core; returns how long it took.
-pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Duration {
-    let rules = chain_rules(difficulty);
-    let (a, b) = (Wallet::generate(), Wallet::generate());
-    let started = std::time::Instant::now();
+/// Transfers signed (in parallel) and written per batch: bounds memory at
+/// about 1 KB per block of the batch, whatever the chain's length.
+const BUILD_BATCH: u64 = 20_000;
+
+/// Signs the transfers of blocks `from..to` (one per block, alternately
+/// between `a` and `b`, nonce = block index) on every core, in block order.
+fn sign_batch(a: &Wallet, b: &Wallet, from: u64, to: u64) -> Vec<Transaction> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    let transfers: Vec<Transaction> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (a, b) = (&a, &b);
                 scope.spawn(move || {
-                    (3..=count)
+                    (from..to)
                         .filter(|i| i % threads == t)
                         .map(|i| {
-                            let (from, to) = if i % 2 == 1 { (a, b) } else { (b, a) };
-                            (i, signed(from, to, 1, i))
+                            let (payer, payee) = if i % 2 == 1 { (a, b) } else { (b, a) };
+                            (i, signed(payer, payee, 1, i))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -71,47 +89,71 @@ pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Durati
             .collect();
         all.sort_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, t)| t).collect()
-    });
-    let signing = started.elapsed();
+    })
+}
+
+/// Writes a valid chain of `count` blocks into a new store in `dir`, through
+/// the store (no node, no HTTP): every block after the second holds one
+/// signed transfer, alternately between two wallets, and each a reward.
+/// Signing, the slow part, runs on every core, a batch at a time, with a
+/// progress line on stderr per batch; returns how long signing took.
+pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Duration {
+    let rules = chain_rules(difficulty);
+    let (a, b) = (Wallet::generate(), Wallet::generate());
     let network = NetworkId {
         genesis: rules.genesis_hash,
         difficulty,
     };
     let (store, _) = Store::open(dir, &network, &rules.genesis).expect("a new store opens");
+    let started = std::time::Instant::now();
+    let mut signing = std::time::Duration::ZERO;
     let mut previous = rules.genesis.clone();
-    let mut transfers = transfers.into_iter();
-    let mut ops = Vec::with_capacity(1000);
-    for index in 2..=count {
-        let mut transactions = Vec::with_capacity(2);
-        if index >= 3 {
-            transactions.push(transfers.next().expect("one transfer per block from 3"));
+    let mut batch_from = 2;
+    while batch_from <= count {
+        let batch_to = (batch_from + BUILD_BATCH).min(count + 1);
+        let signing_started = std::time::Instant::now();
+        // Block 2 holds only its reward: transfers spend rewards from block 3 on.
+        let mut transfers = sign_batch(&a, &b, batch_from.max(3), batch_to).into_iter();
+        signing += signing_started.elapsed();
+        let mut ops = Vec::with_capacity(1000);
+        for index in batch_from..batch_to {
+            let mut transactions = Vec::with_capacity(2);
+            if index >= 3 {
+                transactions.push(transfers.next().expect("one transfer per block from 3"));
+            }
+            // Rewards go to `a`; `b` only passes on the coin it was sent.
+            transactions.push(Transaction::Reward {
+                recipient: a.address().clone(),
+                amount: rules.mining_reward,
+            });
+            let proof = PowTarget::after(&previous, difficulty)
+                .first_valid_in(0..=u64::MAX)
+                .expect("a low difficulty has proofs among the first few hundred numbers");
+            let block = Block {
+                index,
+                previous_hash: PreviousHash::Hash(previous.hash()),
+                proof,
+                timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
+                    .expect("a finite timestamp"),
+                transactions,
+            };
+            previous = block.clone();
+            ops.push(Op::AppendBlock {
+                block,
+                mined: Vec::new(),
+            });
+            if ops.len() == 1000 || index + 1 == batch_to {
+                store
+                    .write(std::mem::take(&mut ops))
+                    .expect("the bench store accepts blocks");
+            }
         }
-        // Rewards go to `a`; `b` only passes on the coin it was sent.
-        transactions.push(Transaction::Reward {
-            recipient: a.address().clone(),
-            amount: rules.mining_reward,
-        });
-        let proof = PowTarget::after(&previous, difficulty)
-            .first_valid_in(0..=u64::MAX)
-            .expect("a low difficulty has proofs among the first few hundred numbers");
-        let block = Block {
-            index,
-            previous_hash: PreviousHash::Hash(previous.hash()),
-            proof,
-            timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
-                .expect("a finite timestamp"),
-            transactions,
-        };
-        previous = block.clone();
-        ops.push(Op::AppendBlock {
-            block,
-            mined: Vec::new(),
-        });
-        if ops.len() == 1000 || index == count {
-            store
-                .write(std::mem::take(&mut ops))
-                .expect("the bench store accepts blocks");
-        }
+        eprintln!(
+            "building: {} of {count} blocks, {:.0} s",
+            batch_to - 1,
+            started.elapsed().as_secs_f64()
+        );
+        batch_from = batch_to;
     }
     signing
 }
