@@ -18,7 +18,10 @@
 //!
 //! `INGEST_SECONDS` (default 10) sets how long to drive; `INGEST_TRANSFERS`
 //! (default 200,000) how many transfers to pre-sign: the run stops early
-//! (and says how long it ran) if the node takes them all.
+//! (and says how long it ran) if the node takes them all. `INGEST_DIR` sets
+//! where the node's data directory is made (default: the system's temporary
+//! folder); `INGEST_DIR=/dev/shm` (memory, where fsync costs nothing) shows
+//! what the node does when the disk is not the limit.
 
 mod common;
 
@@ -363,7 +366,11 @@ fn main() {
     let count = env_number("INGEST_TRANSFERS", 200_000) as usize;
     let bin = common::node_bin();
     let transfers = transfers(count);
-    let root = tempfile::tempdir().expect("a temporary directory");
+    let root = match std::env::var_os("INGEST_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("a temporary directory");
     let data = root.path().join("data");
     common::fund_chain(&data, DIFFICULTY, REWARD, &transfers.senders);
     let node = start(&bin, &data, &root.path().join("node.log"), count);
