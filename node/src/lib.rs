@@ -18,6 +18,8 @@
 //! - [`service`]: the [`service::Node`] handle every request works through:
 //!   transfers and mining, peers and resolve, sync, gossip and the degraded
 //!   mode of a failing disk.
+//! - [`addresses`]: a bounded cache of parsed addresses, so a frequent
+//!   sender's key is decoded and prepared once.
 //! - [`api`]: the HTTP routes, declared once, their handlers, the one body
 //!   reader and the one mapping from errors to JSON answers.
 //! - [`config`]: settings from defaults, `config.toml`, `SIGCHAIN_*` and flags,
@@ -28,6 +30,7 @@
 //! - [`server`]: opening the data directory, listening, serving until a
 //!   shutdown future completes.
 
+pub mod addresses;
 pub mod api;
 pub mod chain;
 pub mod config;

@@ -1,4 +1,4 @@
-//! Shared by the node benches: a signed transfer fixture, a chain written straight into a store, and the block counts to measure.
+//! Shared by the node benches: a signed transfer fixture, chains written straight into a store, the block counts to measure and the node binary.
 #![allow(dead_code)] // Each bench uses its own part.
 
 use std::path::{Path, PathBuf};
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use node::chain::pow::PowTarget;
 use node::chain::{Block, PreviousHash, Rules, Timestamp, Transaction};
 use node::store::{NetworkId, Op, Store};
-use wallet::{Amount, Nonce, Wallet};
+use wallet::{Address, Amount, Nonce, Wallet};
 
 /// `from` pays `to` `amount` coins, signed, with `nonce` (which keeps each such transfer distinct).
 pub fn signed(from: &Wallet, to: &Wallet, amount: u64, nonce: u64) -> Transaction {
@@ -126,17 +126,7 @@ pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Durati
                 recipient: a.address().clone(),
                 amount: rules.mining_reward,
             });
-            let proof = PowTarget::after(&previous, difficulty)
-                .first_valid_in(0..=u64::MAX)
-                .expect("a low difficulty has proofs among the first few hundred numbers");
-            let block = Block {
-                index,
-                previous_hash: PreviousHash::Hash(previous.hash()),
-                proof,
-                timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
-                    .expect("a finite timestamp"),
-                transactions,
-            };
+            let block = next_block(&previous, difficulty, transactions);
             previous = block.clone();
             ops.push(Op::AppendBlock {
                 block,
@@ -156,6 +146,55 @@ pub fn build_chain(dir: &Path, count: u64, difficulty: u32) -> std::time::Durati
         batch_from = batch_to;
     }
     signing
+}
+
+/// The block after `previous` holding `transactions`, with the first valid proof.
+fn next_block(previous: &Block, difficulty: u32, transactions: Vec<Transaction>) -> Block {
+    let index = previous.index + 1;
+    let proof = PowTarget::after(previous, difficulty)
+        .first_valid_in(0..=u64::MAX)
+        .expect("a low difficulty has proofs among the first few hundred numbers");
+    Block {
+        index,
+        previous_hash: PreviousHash::Hash(previous.hash()),
+        proof,
+        timestamp: Timestamp::from_secs_f64(1_763_769_600.25 + index as f64)
+            .expect("a finite timestamp"),
+        transactions,
+    }
+}
+
+/// Writes a new store in `dir` whose chain funds each of `recipients`: one
+/// block per recipient after genesis, holding only a reward of `reward` to
+/// it. A node on this store must be started with that mining reward
+/// (`SIGCHAIN_MINING_REWARD`) and `difficulty`, the default genesis otherwise.
+pub fn fund_chain(dir: &Path, difficulty: u32, reward: u64, recipients: &[Address]) {
+    let rules = Rules::new(
+        difficulty,
+        Amount::new(reward).expect("the bench reward is in range"),
+        0.0,
+        1000,
+    );
+    let network = NetworkId {
+        genesis: rules.genesis_hash,
+        difficulty,
+    };
+    let (store, _) = Store::open(dir, &network, &rules.genesis).expect("a new store opens");
+    let mut previous = rules.genesis.clone();
+    let mut ops = Vec::with_capacity(recipients.len());
+    for recipient in recipients {
+        let reward = Transaction::Reward {
+            recipient: recipient.clone(),
+            amount: rules.mining_reward,
+        };
+        let block = next_block(&previous, difficulty, vec![reward]);
+        previous = block.clone();
+        ops.push(Op::AppendBlock {
+            block,
+            mined: Vec::new(),
+        });
+    }
+    store.write(ops).expect("the bench store accepts blocks");
 }
 
 /// The optimized node binary the benches start: `NODE_BIN`, else

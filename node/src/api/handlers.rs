@@ -14,6 +14,7 @@ use super::openapi::{
 };
 use super::ApiError;
 use super::{is_loopback, require_loopback, require_open_registration};
+use crate::addresses::AddressCache;
 use crate::chain::{FormError, Sender, Transaction};
 use crate::net::{PeerAddr, NODE_ID_HEADER};
 use crate::pool::AdmitError;
@@ -119,7 +120,7 @@ pub async fn transactions(node: web::Data<Node>) -> HttpResponse {
     )
 )]
 pub async fn new_transaction(node: web::Data<Node>, body: JsonObject) -> Result<HttpResponse> {
-    let admitted = match parse_transfer(&body.0) {
+    let admitted = match parse_transfer(&body.0, node.addresses()) {
         Ok(transaction) => node.submit(transaction).await.map_err(ApiError::from),
         Err(error) => Err(error),
     };
@@ -426,9 +427,10 @@ fn refusal_reason(error: &ApiError) -> &'static str {
 
 /// Reads a submitted transfer: the seed's four fields plus an optional nonce,
 /// in the seed's lenient forms (amount and nonce as integers or digit
-/// strings), through the chain's one checked constructor. Unknown fields are
+/// strings), through the chain's one checked constructor. Addresses come
+/// through the node's cache: a frequent sender is parsed once. Unknown fields are
 /// ignored (and not stored: the signature does not cover them).
-fn parse_transfer(object: &Map<String, Value>) -> Result<Transaction> {
+fn parse_transfer(object: &Map<String, Value>, addresses: &AddressCache) -> Result<Transaction> {
     let missing: Vec<&str> = ["sender", "recipient", "amount", "signature"]
         .into_iter()
         .filter(|field| object.get(*field).is_none_or(Value::is_null))
@@ -444,8 +446,10 @@ fn parse_transfer(object: &Map<String, Value>) -> Result<Transaction> {
             .as_str()
             .ok_or_else(|| ApiError::bad_request(format!("{field} must be a string")))
     };
-    let sender = Sender::parse(text("sender")?).map_err(form_error)?;
-    let recipient = Address::parse(text("recipient")?)
+    let sender =
+        Sender::parse_with(text("sender")?, |text| addresses.parse(text)).map_err(form_error)?;
+    let recipient = addresses
+        .parse(text("recipient")?)
         .map_err(|e| form_error(FormError::Address("recipient", e)))?;
     let amount = Amount::deserialize(&object["amount"])
         .map_err(|e| ApiError::bad_request(format!("amount is not valid: {e}")))?;

@@ -21,10 +21,18 @@ pub enum Sender {
 impl Sender {
     /// Reads a `sender` field: `"0"` or a canonical address.
     pub fn parse(text: &str) -> Result<Sender, FormError> {
+        Sender::parse_with(text, Address::parse)
+    }
+
+    /// [`Sender::parse`] with `parse` reading an address (a cache of parsed ones).
+    pub fn parse_with(
+        text: &str,
+        parse: impl FnOnce(&str) -> Result<Address, WalletError>,
+    ) -> Result<Sender, FormError> {
         if text == REWARD_SENDER {
             return Ok(Sender::Reward);
         }
-        Address::parse(text)
+        parse(text)
             .map(Sender::Address)
             .map_err(|e| FormError::Address("sender", e))
     }

@@ -34,6 +34,7 @@ pub use sync::{MAX_PAGE_BLOCKS, PAGE_BLOCKS};
 pub use pay::Paid;
 pub use stored::{restore_state, StoredBlocks};
 
+use crate::addresses::AddressCache;
 use crate::chain::pow::PowTarget;
 use crate::chain::{Block, BlockHash, Timestamp, Transaction, ValidationError};
 use crate::config::Config;
@@ -184,6 +185,8 @@ struct Inner {
     /// Work for the background tasks: syncs asked for, transfers to relay.
     background: gossip::Background,
     metrics: Arc<Metrics>,
+    /// Submitted transfers' addresses, parsed once per sender.
+    addresses: AddressCache,
 }
 
 impl Node {
@@ -225,6 +228,7 @@ impl Node {
                 recovering: AtomicBool::new(false),
                 background: gossip::Background::default(),
                 metrics,
+                addresses: AddressCache::default(),
             }),
         })
     }
@@ -238,6 +242,11 @@ impl Node {
     /// This node's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The cache submitted transfers' addresses are parsed through.
+    pub fn addresses(&self) -> &AddressCache {
+        &self.inner.addresses
     }
 
     /// What `/metrics` reads from the state: chain length, tip age, pending, peers.

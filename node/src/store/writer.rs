@@ -1,5 +1,6 @@
-//! The writer thread: it drains queued requests into one redb write transaction (group commit), refusing requests that do not fit the stored chain, and applies each [`Op`] to the tables; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
+//! The writer thread: it drains queued requests into one redb write transaction (group commit, waiting a little for submitters it just answered), refusing requests that do not fit the stored chain, and applies each [`Op`] to the tables; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
 
+mod gather;
 mod recover;
 
 pub use recover::PROBE_FILE;
@@ -20,6 +21,7 @@ use super::read::Live;
 use super::schema::{self, At, NetworkId, BLOCKS, PEERS, POOL};
 use super::{codec, Loaded, StoreError};
 use crate::chain::{Block, Transaction};
+use gather::Gathering;
 
 /// One change to the stored state. A [`Store::submit`](super::Store::submit) call's ops are applied in order.
 #[derive(Debug, Clone)]
@@ -230,20 +232,36 @@ impl Tip {
 
 impl Writer {
     fn run(mut self, requests: mpsc::Receiver<Request>) {
-        // Everything that queued up during the previous commit goes into the next one.
-        while let Ok(first) = requests.recv() {
+        let mut gathering = Gathering::default();
+        let mut queued = Vec::new();
+        loop {
+            // Everything that queued up during the previous commit goes into the next one.
+            queued.extend(requests.try_iter());
+            gathering.gather(&mut queued, &requests);
+            if queued.is_empty() {
+                // Every sender is gone: the store was dropped.
+                break;
+            }
+            let started = Instant::now();
+            let mut answered = 0;
             let mut writes = Vec::new();
-            for request in std::iter::once(first).chain(requests.try_iter()) {
+            for request in queued.drain(..) {
                 match request {
                     Request::Write(write) => writes.push(write),
                     Request::Control(control) => {
                         // A control step sees every write queued before it done.
+                        answered += writes.len();
                         self.commit_batch(std::mem::take(&mut writes));
                         self.control(control);
                     }
                 }
             }
+            answered += writes.len();
             self.commit_batch(writes);
+            gathering = Gathering {
+                answered,
+                took: started.elapsed(),
+            };
         }
         // Closed now, not when the last reader lets go of the shared handle:
         // the store may be opened again as soon as it is dropped.
