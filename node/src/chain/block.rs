@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 
-use super::canonical::write_python_json;
+use super::canonical::write_canonical_block;
 use super::form::FormError;
 use super::transaction::{RawTransaction, Transaction};
 
@@ -104,6 +104,11 @@ impl Timestamp {
     pub fn as_secs_f64(&self) -> f64 {
         self.0.as_f64().unwrap_or(f64::NAN)
     }
+
+    /// The JSON number as received (an integer or a float).
+    pub fn as_number(&self) -> &Number {
+        &self.0
+    }
 }
 
 impl Serialize for Timestamp {
@@ -143,9 +148,18 @@ impl Block {
 
     /// The hash of the block: SHA-256 of CPython's `json.dumps(block, sort_keys=True)`.
     pub fn hash(&self) -> BlockHash {
-        let mut hasher = Sha256::new();
-        write_python_json(self, &mut hasher);
-        BlockHash(hasher.finalize().into())
+        thread_local! {
+            // One buffer per thread: a block's JSON is ~2.4 KB, hashed at start-up
+            // for every stored block.
+            static CANONICAL: std::cell::RefCell<Vec<u8>> =
+                std::cell::RefCell::new(Vec::with_capacity(4096));
+        }
+        CANONICAL.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.clear();
+            write_canonical_block(self, &mut buffer);
+            BlockHash(Sha256::digest(&*buffer).into())
+        })
     }
 
     /// Reads a block from its JSON form, naming what is wrong (with the

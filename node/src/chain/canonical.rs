@@ -1,14 +1,19 @@
 //! The canonical byte form of blocks: exactly what CPython's `json.dumps(value, sort_keys=True)` writes.
 //!
 //! This is the one place that turns a value into the bytes a block hash covers.
-//! It is a `serde_json` formatter, so it serves any `Serialize` value: a
-//! `serde_json::Value` (whose maps are ordered by key) and the block types,
-//! whose fields are declared in sorted order (a test checks both agree).
+//! [`python_json`] is a `serde_json` formatter, so it serves any `Serialize`
+//! value: a `serde_json::Value` (whose maps are ordered by key) and the block
+//! types, whose fields are declared in sorted order (a test checks both
+//! agree). [`write_canonical_block`] writes the same bytes for a block
+//! directly, for speed; a property test holds it to [`python_json`].
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter};
+use serde_json::Number;
+
+use super::{Block, PreviousHash, Transaction, REWARD_SENDER};
 
 /// Writes `value` as CPython's `json.dumps(value, sort_keys=True)` would.
 ///
@@ -28,6 +33,108 @@ pub fn write_python_json<T: Serialize + ?Sized, W: Write>(value: &T, sink: W) {
     value
         .serialize(&mut serializer)
         .expect("serializing plain data with string keys into memory or a hasher cannot fail");
+}
+
+/// Appends [`python_json`]'s bytes of `block` to `out`, written directly
+/// rather than through serde: the same bytes (a property test compares the
+/// two on arbitrary blocks, and the shared vectors check both against
+/// Python), about twice as fast, because a block's long strings (addresses,
+/// signatures, its previous hash) are copied without serde_json's
+/// byte-by-byte escape scan. Every block hash goes through here.
+pub fn write_canonical_block(block: &Block, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"index\": ");
+    write_integer(out, block.index);
+    out.extend_from_slice(b", \"previous_hash\": ");
+    match &block.previous_hash {
+        PreviousHash::Genesis => out.push(b'1'),
+        PreviousHash::Hash(hash) => {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + 64, 0);
+            hex::encode_to_slice(hash.0, &mut out[start..]).expect("64 hex digits fit 64 bytes");
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b", \"proof\": ");
+    write_integer(out, block.proof);
+    out.extend_from_slice(b", \"timestamp\": ");
+    write_number(out, block.timestamp.as_number());
+    out.extend_from_slice(b", \"transactions\": [");
+    for (at, transaction) in block.transactions.iter().enumerate() {
+        if at > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_transaction(out, transaction);
+    }
+    out.extend_from_slice(b"]}");
+}
+
+/// One transaction, its fields sorted as `TransactionFields` declares them.
+fn write_transaction(out: &mut Vec<u8>, transaction: &Transaction) {
+    let (amount, nonce, recipient, sender, signature) = match transaction {
+        Transaction::Reward { recipient, amount } => {
+            (*amount, None, recipient, REWARD_SENDER, None)
+        }
+        Transaction::Signed {
+            transfer,
+            signature,
+        } => (
+            transfer.amount,
+            transfer.nonce,
+            &transfer.recipient,
+            transfer.sender.as_str(),
+            Some(signature),
+        ),
+    };
+    out.extend_from_slice(b"{\"amount\": ");
+    write_integer(out, amount.get());
+    if let Some(nonce) = nonce {
+        out.extend_from_slice(b", \"nonce\": ");
+        write_integer(out, nonce.get());
+    }
+    out.extend_from_slice(b", \"recipient\": ");
+    write_string(out, recipient.as_str());
+    out.extend_from_slice(b", \"sender\": ");
+    write_string(out, sender);
+    if let Some(signature) = signature {
+        out.extend_from_slice(b", \"signature\": ");
+        write_string(out, signature.as_str());
+    }
+    out.push(b'}');
+}
+
+fn write_integer(out: &mut Vec<u8>, value: u64) {
+    write!(out, "{value}").expect("writing to memory cannot fail");
+}
+
+/// A JSON number as the formatter writes it: integers as they are, floats as Python's `repr`.
+fn write_number(out: &mut Vec<u8>, number: &Number) {
+    if let Some(value) = number.as_u64() {
+        write_integer(out, value);
+    } else if let Some(value) = number.as_i64() {
+        write!(out, "{value}").expect("writing to memory cannot fail");
+    } else {
+        let value = number
+            .as_f64()
+            .expect("a JSON number is an integer or a float");
+        out.extend_from_slice(python_float_repr(value).as_bytes());
+    }
+}
+
+/// A string: copied as it is when nothing in it needs escaping (always, for
+/// canonical addresses, signatures and hex), else through [`python_json`].
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    // A fold without short-circuits, which the compiler vectorizes.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (b >= b' ') & (b <= b'~') & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        write_python_json(text, &mut *out);
+    }
 }
 
 /// A `serde_json` formatter with CPython's `json.dumps` defaults (`ensure_ascii=True`).
@@ -170,6 +277,63 @@ pub fn python_float_repr(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+    use wallet::{Amount, Nonce, Wallet, MAX_SAFE_INTEGER};
+
+    fn wallets() -> &'static [Wallet; 2] {
+        static WALLETS: OnceLock<[Wallet; 2]> = OnceLock::new();
+        WALLETS.get_or_init(|| [Wallet::generate(), Wallet::generate()])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_direct_block_writer_writes_what_python_json_writes(
+            index in any::<u64>(),
+            proof in any::<u64>(),
+            previous in proptest::option::of(any::<[u8; 32]>()),
+            timestamp in prop_oneof![
+                any::<u64>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            ],
+            transactions in proptest::collection::vec(
+                (any::<bool>(), 1..=MAX_SAFE_INTEGER, proptest::option::of(0..=MAX_SAFE_INTEGER)),
+                0..4,
+            ),
+        ) {
+            let [alice, bob] = wallets();
+            let previous_hash = match previous {
+                None => serde_json::Value::from(1),
+                Some(bytes) => serde_json::Value::from(hex::encode(bytes)),
+            };
+            let header = serde_json::json!({
+                "index": index,
+                "previous_hash": previous_hash,
+                "proof": proof,
+                "timestamp": timestamp,
+                "transactions": [],
+            });
+            let mut block = Block::from_value(&header).expect("a well-formed header");
+            for (signed, amount, nonce) in transactions {
+                let amount = Amount::new(amount).expect("in range");
+                block.transactions.push(if signed {
+                    let nonce = nonce.map(|n| Nonce::new(n).expect("in range"));
+                    Transaction::sign(alice, bob.address(), amount, nonce)
+                } else {
+                    Transaction::Reward { recipient: bob.address().clone(), amount }
+                });
+            }
+            let mut direct = Vec::new();
+            write_canonical_block(&block, &mut direct);
+            prop_assert_eq!(
+                String::from_utf8(direct).expect("ASCII"),
+                String::from_utf8(python_json(&block)).expect("ASCII")
+            );
+        }
+    }
 
     #[test]
     fn floats_print_as_python_repr() {
