@@ -126,7 +126,7 @@ fn write_number(out: &mut Vec<u8>, number: &Number) {
 fn write_string(out: &mut Vec<u8>, text: &str) {
     // A fold without short-circuits, which the compiler vectorizes.
     let plain = text.bytes().fold(true, |plain, b| {
-        plain & (b >= b' ') & (b <= b'~') & (b != b'"') & (b != b'\\')
+        plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
     });
     if plain {
         out.push(b'"');
