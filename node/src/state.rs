@@ -158,16 +158,21 @@ impl State {
     /// kept in memory are read back from `older` when needed. Pending
     /// transfers that no longer fit are returned with the reason.
     #[allow(clippy::too_many_arguments)]
-    pub fn restore<E>(
+    pub fn restore<E, I>(
         rules: Rules,
         max_pool: usize,
         older: Arc<dyn OlderBlocks>,
         expected: usize,
-        chunks: impl IntoIterator<Item = Result<Vec<Block>, E>>,
+        chunks: I,
         pending: Vec<Transaction>,
         now: f64,
         signatures: Signatures,
-    ) -> Result<(Self, Dropped), RestoreError<E>> {
+    ) -> Result<(Self, Dropped), RestoreError<E>>
+    where
+        I: IntoIterator<Item = Result<Vec<Block>, E>>,
+        I::IntoIter: Send,
+        E: Send,
+    {
         let mut index = ChainIndex::with_capacity(expected);
         let chain = StoredChain::restore(&rules, now, signatures, expected, chunks, |at, b, h| {
             index.append(at, b, h)

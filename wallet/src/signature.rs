@@ -4,6 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
 use crate::encoding::{b64decode, b64encode};
 use crate::WalletError;
 
@@ -31,8 +34,16 @@ impl Signature {
                 reason: "it is longer than a 4096-bit signature",
             });
         }
-        let bytes = b64decode(text, "signature")?;
-        if b64encode(&bytes) != text {
+        // On the stack: every stored block's signatures are parsed at start-up.
+        let mut bytes = [0u8; MAX_SIGNATURE_CHARS / 4 * 3];
+        let length = STANDARD
+            .decode_slice(text, &mut bytes)
+            .map_err(|_| WalletError::NotBase64 { what: "signature" })?;
+        let mut canonical = [0u8; MAX_SIGNATURE_CHARS];
+        let written = STANDARD
+            .encode_slice(&bytes[..length], &mut canonical)
+            .expect("the base64 of at most 513 bytes fits 684 characters");
+        if &canonical[..written] != text.as_bytes() {
             return Err(WalletError::MalformedSignature {
                 reason: "it is not canonical base64",
             });

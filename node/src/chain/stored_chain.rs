@@ -7,6 +7,7 @@
 //! fork), and checked against the hash kept here.
 
 use std::collections::VecDeque;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -174,33 +175,56 @@ impl StoredChain {
     /// `on_block` sees each block with its position and hash, in order (to
     /// build indexes without reading the blocks twice). `expected` is the
     /// number of blocks, for capacity and progress; it logs its progress.
-    pub fn restore<E>(
+    pub fn restore<E, I>(
         rules: &Rules,
         now: f64,
         signatures: Signatures,
         expected: usize,
-        chunks: impl IntoIterator<Item = Result<Vec<Block>, E>>,
+        chunks: I,
         mut on_block: impl FnMut(usize, &Block, &BlockHash),
-    ) -> Result<StoredChain, RestoreError<E>> {
+    ) -> Result<StoredChain, RestoreError<E>>
+    where
+        I: IntoIterator<Item = Result<Vec<Block>, E>>,
+        I::IntoIter: Send,
+        E: Send,
+    {
         let mut chain = StoredChain::with_capacity(expected);
         let mut progress = Progress::new(expected);
-        for chunk in chunks {
-            let chunk = chunk.map_err(RestoreError::Read)?;
-            let first = chain.len();
-            let hashes = hash_all(&chunk);
-            if signatures == Signatures::Verify {
-                if let Some((at, rule)) = first_bad_signature(&chunk) {
-                    // Earlier blocks of the chunk may break another rule first:
-                    // check them, so the error names the first bad block.
-                    let mut head = chunk;
-                    head.truncate(at);
-                    extend(&mut chain, rules, now, head, &hashes[..at], &mut on_block)?;
-                    return Err(rule.at((first + at) as u64 + 1).into());
+        let chunks = chunks.into_iter();
+        // A pipeline: this thread checks chunk N in chain order while a
+        // worker hashes chunk N + 1 (and the caller's iterator reads N + 2).
+        thread::scope(|scope| {
+            let (hashed, received) = mpsc::sync_channel(1);
+            scope.spawn(move || {
+                for chunk in chunks {
+                    let chunk = chunk.map(|blocks| {
+                        let hashes = hash_all(&blocks);
+                        (blocks, hashes)
+                    });
+                    // Stops once the checks ended early (a rule broken).
+                    if hashed.send(chunk).is_err() {
+                        return;
+                    }
                 }
+            });
+            for chunk in received {
+                let (chunk, hashes) = chunk.map_err(RestoreError::Read)?;
+                let first = chain.len();
+                if signatures == Signatures::Verify {
+                    if let Some((at, rule)) = first_bad_signature(&chunk) {
+                        // Earlier blocks of the chunk may break another rule
+                        // first: check them, so the error names the first bad block.
+                        let mut head = chunk;
+                        head.truncate(at);
+                        extend(&mut chain, rules, now, head, &hashes[..at], &mut on_block)?;
+                        return Err(rule.at((first + at) as u64 + 1).into());
+                    }
+                }
+                extend(&mut chain, rules, now, chunk, &hashes, &mut on_block)?;
+                progress.at(chain.len());
             }
-            extend(&mut chain, rules, now, chunk, &hashes, &mut on_block)?;
-            progress.at(chain.len());
-        }
+            Ok::<(), RestoreError<E>>(())
+        })?;
         if chain.is_empty() {
             return Err(Rule::Empty.at(1).into());
         }
