@@ -162,6 +162,62 @@ async fn every_page_shows_the_known_chain() {
     assert!(page.contains("0 waiting"), "{page}");
 }
 
+/// Blocks older than those memory holds are read back from the store: their
+/// pages, their transfers, an address's history and a restart all show them.
+#[actix_web::test]
+async fn pages_of_blocks_no_longer_in_memory_come_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_node(dir.path());
+    let (friend, payment) = known_chain(&node).await;
+    for _ in 0..node::chain::RECENT_BLOCKS {
+        node.mine().await.expect("a block");
+    }
+    let (first_recent, hashes, index) = node.with_state(|s| {
+        (
+            s.chain().first_recent(),
+            s.chain().hashes().to_vec(),
+            s.index().clone(),
+        )
+    });
+    assert!(
+        first_recent >= 4,
+        "block 4 (position 3) left memory ({first_recent})"
+    );
+    let app = app!(node);
+
+    let (status, page) = get!(app, "/block/4");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&hashes[3].to_hex()), "{page}");
+    let (status, by_hash) = get!(app, format!("/block/{}", hashes[3].to_hex()));
+    assert_eq!((status, &by_hash), (200, &page));
+    let id = transfer_id(&payment);
+    let (status, page) = get!(app, format!("/tx/{id}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"href="/block/4""#), "{page}");
+    let (status, page) = get!(
+        app,
+        format!("/address?address={}", query(friend.address().as_str()))
+    );
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!(r#"href="/tx/{id}""#)), "{page}");
+    let (status, page) = get!(app, "/blocks?page=52");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"href="/block/1""#),
+        "the last page ends at genesis"
+    );
+
+    // A restart reads every block back from the store into the same state.
+    drop(app);
+    drop(node);
+    let node = open_node(dir.path());
+    node.with_state(|s| {
+        assert_eq!(s.chain().hashes(), &hashes[..]);
+        assert_eq!(s.index(), &index);
+        assert_eq!(s.all_blocks().unwrap().len(), hashes.len());
+    });
+}
+
 #[actix_web::test]
 async fn lists_are_paged_newest_first() {
     let dir = tempfile::tempdir().unwrap();
