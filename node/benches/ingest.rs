@@ -26,11 +26,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -213,17 +213,8 @@ fn start(bin: &Path, data: &Path, log: &Path, pool: usize) -> Running {
         .spawn()
         .expect("the node binary runs");
     let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sigchain node listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the node starts listening");
+    let url =
+        common::listening_url(stdout, Duration::from_secs(120)).expect("the node starts listening");
     Running {
         child,
         address: url.trim_start_matches("http://").to_owned(),

@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wallet::Wallet;
@@ -63,17 +62,8 @@ fn start(bin: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Runni
     }
     let mut child = command.spawn().expect("the node binary runs");
     let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sigchain node listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(600))
-        .expect("the node starts listening");
+    let url =
+        common::listening_url(stdout, Duration::from_secs(600)).expect("the node starts listening");
     Running { child, url }
 }
 

@@ -26,11 +26,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use node::store::STORE_FILE;
@@ -116,15 +114,7 @@ fn start(node: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> Start {
         .expect("the node binary runs");
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut child = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sigchain node listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let Ok(url) = rx.recv_timeout(Duration::from_secs(1800)) else {
+    let Some(url) = common::listening_url(stdout, Duration::from_secs(1800)) else {
         panic!("the node did not start on {}", dir.display());
     };
     let listening = started.elapsed();

@@ -31,6 +31,14 @@ fn chain_of(count: usize, miner: &Address) -> Vec<Block> {
     chain.blocks().to_vec()
 }
 
+/// What an adoption that fails must leave as it was: the hashes and the ledger.
+fn snapshot(state: &State) -> (Vec<node::chain::BlockHash>, node::chain::Ledger) {
+    (
+        state.chain().hashes().to_vec(),
+        state.chain().ledger().clone(),
+    )
+}
+
 /// `blocks` restored into a state reading older blocks from `store`, in chunks of 100.
 fn restored(blocks: &[Block], store: &FakeStore) -> State {
     *store.0.lock().unwrap() = blocks.to_vec();

@@ -216,3 +216,22 @@ pub fn node_bin() -> PathBuf {
     );
     bin
 }
+
+/// The URL in the node's `sigchain node listening on URL` line, read from its
+/// `stdout` (taken from the child, and read to its end meanwhile), or `None`
+/// if the line did not come within `timeout`.
+pub fn listening_url(
+    stdout: std::process::ChildStdout,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("sigchain node listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
+}
