@@ -136,24 +136,14 @@ fn a_deep_fork_is_refused_while_our_old_blocks_cannot_be_read() {
     }
     let store = FakeStore::default();
     let mut state = restored(&ours, &store);
-    let before = (
-        state.chain().hashes().to_vec(),
-        state.chain().ledger().clone(),
-    );
+    let before = snapshot(&state);
     // The store is behind (a commit in flight): block 11 reads as another block.
     store.0.lock().unwrap()[10].proof += 1;
     assert_eq!(
         state.adopt(&theirs, now()).unwrap_err(),
         AdoptError::Unreadable(Unreadable { index: 11 })
     );
-    assert_eq!(
-        (
-            state.chain().hashes().to_vec(),
-            state.chain().ledger().clone()
-        ),
-        before,
-        "nothing changed"
-    );
+    assert_eq!(snapshot(&state), before, "nothing changed");
 }
 
 #[test]
@@ -165,10 +155,7 @@ fn a_branch_that_breaks_a_rule_changes_nothing() {
     }
     let store = FakeStore::default();
     let mut state = restored(&ours, &store);
-    let before = (
-        state.chain().hashes().to_vec(),
-        state.chain().ledger().clone(),
-    );
+    let before = snapshot(&state);
     let mut branch = theirs.blocks()[20..].to_vec();
     branch[30].proof += 1;
     let error = state.adopt_branch(20, branch, now()).unwrap_err();
@@ -176,13 +163,7 @@ fn a_branch_that_breaks_a_rule_changes_nothing() {
         matches!(&error, AdoptError::Invalid(e) if e.block == 51),
         "{error:?}"
     );
-    assert_eq!(
-        (
-            state.chain().hashes().to_vec(),
-            state.chain().ledger().clone()
-        ),
-        before
-    );
+    assert_eq!(snapshot(&state), before, "nothing changed");
     assert_eq!(state.all_blocks().unwrap(), ours);
     assert_eq!(
         state.index(),

@@ -17,9 +17,13 @@ use crate::store::{StoreError, StoreReader};
 /// Blocks encoded per chunk: about 0.6 MB of JSON for typical blocks.
 pub const CHUNK_BLOCKS: u64 = 256;
 
-/// What is left to send of one `/chain` answer.
+/// What is left to send of one `/chain` answer (or of another answer that
+/// carries the whole chain in an array: `/nodes/resolve`).
 pub struct ChainStream {
     reader: StoreReader,
+    /// What comes before the blocks, and after them.
+    opening: Vec<u8>,
+    closing: Vec<u8>,
     /// The first block of the answer, the next one to send, and one past the last.
     first: u64,
     next: u64,
@@ -39,10 +43,30 @@ impl ChainStream {
     /// `reader`'s snapshot, with the whole chain's length.
     pub fn new(reader: StoreReader, from: u64, limit: u64) -> ChainStream {
         let length = reader.len();
+        let closing = format!("],\"length\":{length}}}").into_bytes();
+        ChainStream::enveloped(reader, from, limit, b"{\"chain\":[".to_vec(), closing)
+    }
+
+    /// Every block of `reader`'s snapshot as a JSON array between `opening`
+    /// (which ends with `[`) and `closing` (which starts with `]`).
+    pub fn whole(reader: StoreReader, opening: Vec<u8>, closing: Vec<u8>) -> ChainStream {
+        ChainStream::enveloped(reader, 1, u64::MAX, opening, closing)
+    }
+
+    fn enveloped(
+        reader: StoreReader,
+        from: u64,
+        limit: u64,
+        opening: Vec<u8>,
+        closing: Vec<u8>,
+    ) -> ChainStream {
+        let length = reader.len();
         let start = from.saturating_sub(1).min(length);
         let last = start.saturating_add(limit).min(length);
         ChainStream {
             reader,
+            opening,
+            closing,
             first: start + 1,
             next: start + 1,
             end: last + 1,
@@ -57,7 +81,7 @@ impl ChainStream {
         match self.stage {
             Stage::Opening => {
                 self.stage = Stage::Blocks;
-                Some(Ok(b"{\"chain\":[".to_vec()))
+                Some(Ok(std::mem::take(&mut self.opening)))
             }
             Stage::Blocks => Some(self.blocks_chunk()),
             Stage::Done => None,
@@ -83,9 +107,7 @@ impl ChainStream {
             self.next += 1;
         }
         if self.next == self.end {
-            chunk.extend_from_slice(b"],\"length\":");
-            chunk.extend_from_slice(self.reader.len().to_string().as_bytes());
-            chunk.push(b'}');
+            chunk.extend_from_slice(&self.closing);
             self.stage = Stage::Done;
         }
         Ok(chunk)

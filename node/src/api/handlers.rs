@@ -274,18 +274,29 @@ pub async fn forget(
 )]
 pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let resolution = node.resolve().await?;
-    let chain = json!(node.whole_chain().await?);
-    let mut body = if resolution.replaced {
-        json!({ "message": "Our chain was replaced", "new_chain": chain })
+    let (message, field) = if resolution.replaced {
+        ("Our chain was replaced", "new_chain")
     } else {
-        json!({ "message": "Our chain is authoritative", "chain": chain })
+        ("Our chain is authoritative", "chain")
     };
+    let mut rest = Map::new();
     if is_loopback(&req) {
-        body["peers"] = json!(resolution.peers);
+        rest.insert("peers".into(), json!(resolution.peers));
     }
-    body["returned"] = json!(resolution.returned);
-    body["dropped"] = json!(resolution.dropped);
-    Ok(HttpResponse::Ok().json(body))
+    rest.insert("returned".into(), json!(resolution.returned));
+    rest.insert("dropped".into(), json!(resolution.dropped));
+    // The seed's answer carries the whole chain: streamed from the store as
+    // `/chain` is, so a long chain is never held in memory at once.
+    let opening = format!("{{\"message\":{},\"{field}\":[", json!(message)).into_bytes();
+    let mut closing = b"]".to_vec();
+    for (key, value) in &rest {
+        closing.extend_from_slice(format!(",{}:{value}", json!(key)).as_bytes());
+    }
+    closing.push(b'}');
+    let reader = node.chain_reader().await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(chain::stream(ChainStream::whole(reader, opening, closing))))
 }
 
 /// `GET /secret`: the node's secret, for loopback callers only.

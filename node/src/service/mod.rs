@@ -453,20 +453,6 @@ impl Node {
             .map_err(NodeError::from)
     }
 
-    /// Every committed block, genesis first, read from the store without the
-    /// state lock: only for an answer that is the whole chain by protocol
-    /// (`/nodes/resolve`).
-    pub async fn whole_chain(&self) -> Result<Vec<Block>, NodeError> {
-        let reader = self.chain_reader().await?;
-        blocking("reading the whole chain", move || {
-            reader
-                .blocks(1, reader.len() + 1)
-                .collect::<Result<Vec<Block>, StoreError>>()
-        })
-        .await?
-        .map_err(NodeError::from)
-    }
-
     /// Each peer with its standing: `ok`, `demoted` or `backing off`, and its failures in a row.
     pub fn peer_standings(&self) -> Vec<(PeerAddr, &'static str, u32)> {
         let registry = self.peer_registry();
