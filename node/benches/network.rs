@@ -303,7 +303,16 @@ fn sync(bin: &Path, root: &Path) {
         length as f64 / paged.0,
         paged.1 as f64 / 1024.0
     );
+    let whole_bytes = whole.len();
     drop(whole);
+    let cap = node::config::Config::default().peers.max_chain_bytes;
+    if whole_bytes > cap {
+        println!(
+            "sync of {length} blocks by whole-chain resolve: not measured, the chain's JSON is over peers.max_chain_bytes ({} MiB), which a node refuses to read whole",
+            cap / (1024 * 1024)
+        );
+        return;
+    }
     // The whole-chain path, as against the seed's node: a peer without
     // /health. A proxy is not needed: the node takes that path for any
     // peer whose /health is missing, so ask through a fake that serves
