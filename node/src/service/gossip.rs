@@ -13,6 +13,7 @@ use crate::chain::{check_all_signatures, Block, Timestamp, Transaction, Validati
 use crate::net::{self, FetchError, Health, PeerAddr};
 use crate::store::Op;
 
+use super::relay_bodies::relay_bodies;
 use super::{blocking, Node, NodeError};
 
 /// The most transfers in one relay request.
@@ -340,44 +341,42 @@ impl Node {
     }
 
     /// Sends one batch to every peer, each without the transfers that came
-    /// from it; what a peer did not take (no answer, or a 5xx) is tried again.
+    /// from it, in requests that fit a peer's body limit (taken to be ours,
+    /// `node.max_body_bytes`): a larger one would be refused whole with a
+    /// 413. What a peer did not take (no answer, a 5xx or a 413) is tried again.
     async fn send_batch(&self, batch: &[Relayed]) {
         let origin = self.public_url();
         let timeout = self.inner.config.peers.timeout;
+        let limit = self.inner.config.node.max_body_bytes;
         let sends = self.peers().into_iter().map(|peer| {
             let entries: Vec<&Relayed> = batch.iter().filter(|r| r.goes_to(&peer)).collect();
             let origin = origin.clone();
             async move {
-                if entries.is_empty() {
-                    return;
-                }
-                let transactions: Vec<&Transaction> =
-                    entries.iter().map(|r| &r.transaction).collect();
-                let body = serde_json::to_vec(&json!({ "transactions": transactions }))
-                    .expect("transactions serialize to JSON");
-                let result = net::post(
-                    &self.inner.client,
-                    &peer,
-                    "/transactions/relay",
-                    &body,
-                    origin.as_ref(),
-                    timeout,
-                )
-                .await;
-                let taken = matches!(result, Ok((status, _)) if status < 500);
-                if !taken {
-                    tracing::debug!(%peer, ?result, "relay not taken; trying again");
-                    let again: Vec<Relayed> = entries
-                        .into_iter()
-                        .filter(|r| r.attempts + 1 < RELAY_ATTEMPTS)
-                        .map(|r| Relayed {
-                            only_to: Some(peer.clone()),
-                            attempts: r.attempts + 1,
-                            ..r.clone()
-                        })
-                        .collect();
-                    if !again.is_empty() {
-                        self.retry_relay(again);
+                for (entries, body) in relay_bodies(entries, limit, |r| &r.transaction) {
+                    let result = net::post(
+                        &self.inner.client,
+                        &peer,
+                        "/transactions/relay",
+                        &body,
+                        origin.as_ref(),
+                        timeout,
+                    )
+                    .await;
+                    let taken = matches!(result, Ok((status, _)) if status < 500 && status != 413);
+                    if !taken {
+                        tracing::debug!(%peer, ?result, "relay not taken; trying again");
+                        let again: Vec<Relayed> = entries
+                            .into_iter()
+                            .filter(|r| r.attempts + 1 < RELAY_ATTEMPTS)
+                            .map(|r| Relayed {
+                                only_to: Some(peer.clone()),
+                                attempts: r.attempts + 1,
+                                ..r.clone()
+                            })
+                            .collect();
+                        if !again.is_empty() {
+                            self.retry_relay(again);
+                        }
                     }
                 }
             }

@@ -25,6 +25,7 @@ mod degraded;
 mod gossip;
 mod pay;
 mod peers;
+mod relay_bodies;
 mod stored;
 mod sync;
 
