@@ -157,7 +157,8 @@ fn a_branch_that_breaks_a_rule_changes_nothing() {
     let mut state = restored(&ours, &store);
     let before = snapshot(&state);
     let mut branch = theirs.blocks()[20..].to_vec();
-    branch[30].proof += 1;
+    // A wrong index breaks this block whatever its proof.
+    branch[30].index += 1;
     let error = state.adopt_branch(20, branch, now()).unwrap_err();
     assert!(
         matches!(&error, AdoptError::Invalid(e) if e.block == 51),
