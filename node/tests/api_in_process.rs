@@ -1,5 +1,7 @@
 //! The HTTP API in process, through actix's test service: routes, status codes, JSON errors, body limits and the loopback gate of `/secret`.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -9,8 +11,6 @@ use actix_web::{test, web, App};
 use futures_util::stream;
 use node::api::{self, BodyLimits};
 use node::chain::Transaction;
-use node::config::Config;
-use node::server;
 use node::service::Node;
 use serde_json::{json, Value};
 use wallet::{Amount, Nonce, Wallet};
@@ -19,12 +19,7 @@ const LOOPBACK: &str = "127.0.0.1:40000";
 const REMOTE: &str = "203.0.113.7:40000";
 
 fn open_node(dir: &Path) -> Node {
-    let mut config = Config::default();
-    config.node.data_dir = dir.to_owned();
-    config.node.miner_threads = 1;
-    config.node.max_body_bytes = 4096;
-    config.chain.difficulty = 2;
-    server::open(config).expect("a node opens in a fresh directory")
+    common::open_node_with(dir, |config| config.node.max_body_bytes = 4096)
 }
 
 fn peer(addr: &str) -> SocketAddr {
@@ -217,14 +212,7 @@ async fn a_body_that_stops_arriving_is_answered_408() {
     assert_eq!(status, 408, "{body}");
 }
 
-fn open_node_with(dir: &Path, change: impl FnOnce(&mut Config)) -> Node {
-    let mut config = Config::default();
-    config.node.data_dir = dir.to_owned();
-    config.node.miner_threads = 1;
-    config.chain.difficulty = 2;
-    change(&mut config);
-    server::open(config).expect("a node opens in a fresh directory")
-}
+use common::open_node_with;
 
 fn register(peers: &[&str], from: &str) -> test::TestRequest {
     test::TestRequest::post()

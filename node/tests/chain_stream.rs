@@ -1,5 +1,7 @@
 //! `GET /chain` streamed from the store, in process: the bytes are exactly today's answer, and a long answer blocks no one.
 
+mod common;
+
 use std::path::Path;
 use std::pin::Pin;
 
@@ -9,8 +11,6 @@ use actix_web::web::Bytes;
 use actix_web::{test, App};
 use node::api;
 use node::chain::{Block, Transaction};
-use node::config::Config;
-use node::server;
 use node::service::Node;
 use serde::Serialize;
 use wallet::{Amount, Nonce, Wallet};
@@ -26,11 +26,7 @@ struct ChainBody<'a> {
 }
 
 fn open_node(dir: &Path) -> Node {
-    let mut config = Config::default();
-    config.node.data_dir = dir.to_owned();
-    config.node.miner_threads = 1;
-    config.chain.difficulty = 1;
-    server::open(config).expect("a node opens in a fresh directory")
+    common::open_node_with(dir, |config| config.chain.difficulty = 1)
 }
 
 macro_rules! app {

@@ -1,25 +1,16 @@
 //! `/metrics` read with a Prometheus text parser: the counters move as a node mines, admits and refuses transfers and resolves; two nodes in one process keep separate registries; every answer carries an `X-Request-Id`.
 
-use std::path::Path;
+mod common;
+
+use common::open_node;
 
 use actix_web::body::MessageBody as _;
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, App};
 use node::api;
 use node::chain::Transaction;
-use node::config::Config;
-use node::server;
-use node::service::Node;
 use prometheus_parse::{Scrape, Value};
 use wallet::{Amount, Nonce, Wallet};
-
-fn open_node(dir: &Path) -> Node {
-    let mut config = Config::default();
-    config.node.data_dir = dir.to_owned();
-    config.node.miner_threads = 1;
-    config.chain.difficulty = 2;
-    server::open(config).expect("a node opens in a fresh directory")
-}
 
 macro_rules! app {
     ($node:expr) => {

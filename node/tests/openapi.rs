@@ -1,28 +1,20 @@
 //! The OpenAPI description against the route table (every served route described, nothing described that is not served), its own consistency, and Swagger UI at `/docs` served from the binary.
 
+mod common;
+
+use common::open_node;
+
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
 
 use actix_web::body::MessageBody as _;
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, App};
 use node::api;
-use node::config::Config;
-use node::server;
-use node::service::Node;
 use serde_json::Value;
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
-
-fn open_node(dir: &Path) -> Node {
-    let mut config = Config::default();
-    config.node.data_dir = dir.to_owned();
-    config.node.miner_threads = 1;
-    config.chain.difficulty = 2;
-    server::open(config).expect("a node opens in a fresh directory")
-}
 
 async fn body_of(response: ServiceResponse) -> (u16, String, Vec<u8>) {
     let status = response.status().as_u16();

@@ -1,15 +1,16 @@
 //! The web pages in process: each page shows the values of a known chain, everything from users and peers comes out escaped, and the operator page and the owner's payment answer only loopback callers.
 
+mod common;
+
+use common::open_node;
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 
 use actix_web::body::MessageBody as _;
 use actix_web::dev::ServiceResponse;
 use actix_web::{test, App};
 use node::api;
-use node::config::Config;
-use node::server;
 use node::service::{node_id, Node};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -19,14 +20,6 @@ const LOOPBACK: &str = "127.0.0.1:40000";
 const REMOTE: &str = "203.0.113.7:40000";
 /// `<script>alert(1)</script>` as the pages escape it.
 const ESCAPED: &str = "&#60;script&#62;alert(1)&#60;/script&#62;";
-
-fn open_node(dir: &Path) -> Node {
-    let mut config = Config::default();
-    config.node.data_dir = dir.to_owned();
-    config.node.miner_threads = 1;
-    config.chain.difficulty = 2;
-    server::open(config).expect("a node opens in a fresh directory")
-}
 
 fn peer(addr: &str) -> SocketAddr {
     addr.parse().expect("a socket address")

@@ -79,6 +79,25 @@ pub fn extend(
     block
 }
 
+/// A node in the fresh directory `dir` with one miner thread at difficulty
+/// 2, after `change` has adjusted the configuration (the in-process tests).
+pub fn open_node_with(
+    dir: &std::path::Path,
+    change: impl FnOnce(&mut node::config::Config),
+) -> node::service::Node {
+    let mut config = node::config::Config::default();
+    config.node.data_dir = dir.to_owned();
+    config.node.miner_threads = 1;
+    config.chain.difficulty = 2;
+    change(&mut config);
+    node::server::open(config).expect("a node opens in a fresh directory")
+}
+
+/// [`open_node_with`] the configuration as it is.
+pub fn open_node(dir: &std::path::Path) -> node::service::Node {
+    open_node_with(dir, |_| {})
+}
+
 /// This machine's clock, in seconds.
 pub fn now() -> f64 {
     Timestamp::now().as_secs_f64()
