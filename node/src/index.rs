@@ -5,12 +5,11 @@
 //! adopted chain), so it can never disagree with the chain across restarts
 //! or adoptions, and the store needs no new table.
 
+use foldhash::{HashMap, HashMapExt as _};
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::{Digest, Sha256};
 use wallet::{Address, Signature};
 
 use crate::chain::{Block, BlockHash, Transaction};
@@ -25,9 +24,8 @@ pub struct TransferId(pub [u8; 16]);
 impl TransferId {
     /// The id of the transfer carrying `signature`.
     pub fn of(signature: &Signature) -> Self {
-        let digest = Sha256::digest(signature.as_str().as_bytes());
         let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
+        id.copy_from_slice(&signature.digest()[..16]);
         TransferId(id)
     }
 

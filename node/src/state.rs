@@ -152,31 +152,41 @@ impl State {
         }
     }
 
-    /// A state from stored blocks (read in `chunks`, genesis first; about
-    /// `expected` of them) and pending transfers. Every rule is checked again,
+    /// A state from stored blocks (read in `chunks`, genesis first, and
+    /// turned into blocks by `decode` on every core; about `expected` of
+    /// them) and pending transfers. Every rule is checked again,
     /// signatures only with [`Signatures::Verify`]; blocks older than those
     /// kept in memory are read back from `older` when needed. Pending
     /// transfers that no longer fit are returned with the reason.
     #[allow(clippy::too_many_arguments)]
-    pub fn restore<E, I>(
+    pub fn restore<R, E, I, D>(
         rules: Rules,
         max_pool: usize,
         older: Arc<dyn OlderBlocks>,
         expected: usize,
         chunks: I,
+        decode: D,
         pending: Vec<Transaction>,
         now: f64,
         signatures: Signatures,
     ) -> Result<(Self, Dropped), RestoreError<E>>
     where
-        I: IntoIterator<Item = Result<Vec<Block>, E>>,
+        I: IntoIterator<Item = Result<Vec<R>, E>>,
         I::IntoIter: Send,
+        R: Send,
         E: Send,
+        D: Fn(R) -> Result<Block, E> + Sync,
     {
         let mut index = ChainIndex::with_capacity(expected);
-        let chain = StoredChain::restore(&rules, now, signatures, expected, chunks, |at, b, h| {
-            index.append(at, b, h)
-        })?;
+        let chain = StoredChain::restore(
+            &rules,
+            now,
+            signatures,
+            expected,
+            chunks,
+            decode,
+            |at, b, h| index.append(at, b, h),
+        )?;
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
         let state = State {
             rules,
@@ -202,7 +212,7 @@ impl State {
         let chunks = std::iter::once(Ok::<_, std::convert::Infallible>(blocks));
         let older = Arc::new(NoOlderBlocks);
         State::restore(
-            rules, max_pool, older, count, chunks, pending, now, signatures,
+            rules, max_pool, older, count, chunks, Ok, pending, now, signatures,
         )
         .map_err(|e| match e {
             RestoreError::Invalid(e) => e,

@@ -142,6 +142,30 @@ proptest! {
         );
     }
 
+    /// `Signature::parse` relies on the decoder refusing every non-canonical
+    /// text (padding, trailing bits): whatever it accepts re-encodes to itself,
+    /// and the canonical text of any bytes is accepted.
+    #[test]
+    fn a_signature_text_is_accepted_only_if_canonical(
+        bytes in proptest::collection::vec(any::<u8>(), 1..300),
+        at in any::<usize>(),
+        with in prop_oneof![Just('='), Just('A'), Just('B'), Just('/'), Just('+'), Just('z')],
+        cut in 0usize..3,
+    ) {
+        let text = STANDARD.encode(&bytes);
+        prop_assert_eq!(Signature::parse(&text).map(|s| s.as_str().to_owned()), Ok(text.clone()));
+        let mut changed: Vec<char> = text.chars().collect();
+        let at = at % changed.len();
+        changed[at] = with;
+        changed.truncate(changed.len() - cut.min(changed.len() - 1));
+        let changed: String = changed.into_iter().collect();
+        if let Ok(signature) = Signature::parse(&changed) {
+            let decoded = STANDARD.decode(&changed).expect("accepted text decodes");
+            prop_assert_eq!(STANDARD.encode(decoded), changed.clone());
+            prop_assert_eq!(signature.as_str(), changed.as_str());
+        }
+    }
+
     #[test]
     fn arbitrary_text_is_an_address_only_if_canonical(text in "[A-Za-z0-9+/=]{0,80}|LS0t[A-Za-z0-9+/=]{0,700}") {
         if let Ok(address) = Address::parse(&text) {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::de::Visitor;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
@@ -39,18 +40,26 @@ impl FromStr for BlockHash {
 
     /// Accepts exactly 64 lowercase hex digits, the only form a hash is written in.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let lowercase_hex = text.len() == 64
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !lowercase_hex {
-            return Err(FormError::PreviousHash(
-                "must be 64 lowercase hex digits".to_owned(),
-            ));
+        /// The value of a lowercase hex digit.
+        fn nibble(digit: u8) -> Option<u8> {
+            match digit {
+                b'0'..=b'9' => Some(digit - b'0'),
+                b'a'..=b'f' => Some(digit - b'a' + 10),
+                _ => None,
+            }
+        }
+        let refused = || FormError::PreviousHash("must be 64 lowercase hex digits".to_owned());
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
+            return Err(refused());
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .expect("64 lowercase hex digits always decode to 32 bytes");
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            let (Some(high), Some(low)) = (nibble(pair[0]), nibble(pair[1])) else {
+                return Err(refused());
+            };
+            *byte = high << 4 | low;
+        }
         Ok(BlockHash(bytes))
     }
 }
@@ -213,19 +222,36 @@ impl TryFrom<&Value> for PreviousHash {
 }
 
 impl<'de> Deserialize<'de> for PreviousHash {
+    /// The forms [`PreviousHash::try_from`] takes, read without building a
+    /// JSON value (every stored block's link is read at start-up).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// The JSON forms a `previous_hash` may take, before they are checked.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(Number),
-            Text(String),
+        struct Forms;
+
+        impl Visitor<'_> for Forms {
+            type Value = PreviousHash;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a hex hash (or the integer 1 in genesis)")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<PreviousHash, E> {
+                PreviousHash::try_from(&Value::from(n)).map_err(E::custom)
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<PreviousHash, E> {
+                PreviousHash::try_from(&Value::from(n)).map_err(E::custom)
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<PreviousHash, E> {
+                PreviousHash::try_from(&Value::from(n)).map_err(E::custom)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<PreviousHash, E> {
+                text.parse().map(PreviousHash::Hash).map_err(E::custom)
+            }
         }
-        let value = match Raw::deserialize(deserializer)? {
-            Raw::Number(n) => Value::Number(n),
-            Raw::Text(text) => Value::String(text),
-        };
-        PreviousHash::try_from(&value).map_err(serde::de::Error::custom)
+
+        deserializer.deserialize_any(Forms)
     }
 }
 

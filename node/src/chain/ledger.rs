@@ -1,8 +1,7 @@
 //! Balances and spent signatures derived from the chain, with checked arithmetic and all-or-nothing block application.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 
-use sha2::{Digest as _, Sha256};
 use wallet::{Address, Signature};
 
 use super::{Block, Transaction};
@@ -31,7 +30,7 @@ pub enum LedgerError {
 type SignatureDigest = [u8; 32];
 
 fn digest(signature: &Signature) -> SignatureDigest {
-    Sha256::digest(signature.as_str().as_bytes()).into()
+    *signature.digest()
 }
 
 /// Balances and the set of signatures seen, after some prefix of a chain.

@@ -169,58 +169,72 @@ impl StoredChain {
         }
     }
 
-    /// Rebuilds the chain from the stored blocks, genesis first, in `chunks`,
-    /// checking every rule but signatures, which only [`Signatures::Verify`]
-    /// checks again (see [`Chain::validate_stored`](super::Chain::validate_stored)).
+    /// Rebuilds the chain from the stored blocks, genesis first, read in
+    /// `chunks` and turned into blocks by `decode`, checking every rule but
+    /// signatures, which only [`Signatures::Verify`] checks again (see
+    /// [`Chain::validate_stored`](super::Chain::validate_stored)).
     /// `on_block` sees each block with its position and hash, in order (to
     /// build indexes without reading the blocks twice). `expected` is the
     /// number of blocks, for capacity and progress; it logs its progress.
-    pub fn restore<E, I>(
+    ///
+    /// A pipeline: the caller's iterator reads chunk N + 2 while workers on
+    /// every core decode and hash chunk N + 1 and this thread checks chunk N
+    /// in chain order.
+    pub fn restore<R, E, I, D>(
         rules: &Rules,
         now: f64,
         signatures: Signatures,
         expected: usize,
         chunks: I,
+        decode: D,
         mut on_block: impl FnMut(usize, &Block, &BlockHash),
     ) -> Result<StoredChain, RestoreError<E>>
     where
-        I: IntoIterator<Item = Result<Vec<Block>, E>>,
+        I: IntoIterator<Item = Result<Vec<R>, E>>,
         I::IntoIter: Send,
+        R: Send,
         E: Send,
+        D: Fn(R) -> Result<Block, E> + Sync,
     {
         let mut chain = StoredChain::with_capacity(expected);
         let mut progress = Progress::new(expected);
         let chunks = chunks.into_iter();
-        // A pipeline: this thread checks chunk N in chain order while a
-        // worker hashes chunk N + 1 (and the caller's iterator reads N + 2).
+        let decode = &decode;
         thread::scope(|scope| {
-            let (hashed, received) = mpsc::sync_channel(1);
+            let (decoded, received) = mpsc::sync_channel(1);
             scope.spawn(move || {
                 for chunk in chunks {
-                    let chunk = chunk.map(|blocks| {
-                        let hashes = hash_all(&blocks);
-                        (blocks, hashes)
-                    });
+                    let chunk = match chunk {
+                        Ok(stored) => decode_and_hash(stored, decode),
+                        Err(error) => Decoded::default().failed(error),
+                    };
                     // Stops once the checks ended early (a rule broken).
-                    if hashed.send(chunk).is_err() {
+                    if decoded.send(chunk).is_err() {
                         return;
                     }
                 }
             });
             for chunk in received {
-                let (chunk, hashes) = chunk.map_err(RestoreError::Read)?;
+                let Decoded {
+                    blocks,
+                    hashes,
+                    error,
+                } = chunk;
                 let first = chain.len();
                 if signatures == Signatures::Verify {
-                    if let Some((at, rule)) = first_bad_signature(&chunk) {
+                    if let Some((at, rule)) = first_bad_signature(&blocks) {
                         // Earlier blocks of the chunk may break another rule
                         // first: check them, so the error names the first bad block.
-                        let mut head = chunk;
+                        let mut head = blocks;
                         head.truncate(at);
                         extend(&mut chain, rules, now, head, &hashes[..at], &mut on_block)?;
                         return Err(rule.at((first + at) as u64 + 1).into());
                     }
                 }
-                extend(&mut chain, rules, now, chunk, &hashes, &mut on_block)?;
+                extend(&mut chain, rules, now, blocks, &hashes, &mut on_block)?;
+                if let Some(error) = error {
+                    return Err(RestoreError::Read(error));
+                }
                 progress.at(chain.len());
             }
             Ok::<(), RestoreError<E>>(())
@@ -265,22 +279,86 @@ fn extend(
     Ok(())
 }
 
-/// The hash of each block, computed on every core.
-fn hash_all(blocks: &[Block]) -> Vec<BlockHash> {
-    let threads = thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || blocks.len() < 256 {
-        return blocks.iter().map(Block::hash).collect();
+/// A chunk of blocks decoded and hashed, up to the first that could not be
+/// decoded (its error).
+struct Decoded<E> {
+    blocks: Vec<Block>,
+    hashes: Vec<BlockHash>,
+    error: Option<E>,
+}
+
+impl<E> Default for Decoded<E> {
+    fn default() -> Self {
+        Decoded {
+            blocks: Vec::new(),
+            hashes: Vec::new(),
+            error: None,
+        }
     }
-    let chunk = blocks.len().div_ceil(threads);
+}
+
+impl<E> Decoded<E> {
+    fn failed(mut self, error: E) -> Self {
+        self.error = Some(error);
+        self
+    }
+
+    /// Appends `next` (a later part of the same chunk) unless this part
+    /// already ended with an error.
+    fn append(&mut self, next: Decoded<E>) {
+        if self.error.is_none() {
+            self.blocks.extend(next.blocks);
+            self.hashes.extend(next.hashes);
+            self.error = next.error;
+        }
+    }
+}
+
+/// Decodes and hashes `stored` on every core, in order, up to the first
+/// block that cannot be decoded.
+fn decode_and_hash<R: Send, E: Send>(
+    stored: Vec<R>,
+    decode: &(impl Fn(R) -> Result<Block, E> + Sync),
+) -> Decoded<E> {
+    let part = |stored: Vec<R>| {
+        let mut done = Decoded {
+            blocks: Vec::with_capacity(stored.len()),
+            hashes: Vec::with_capacity(stored.len()),
+            error: None,
+        };
+        for item in stored {
+            match decode(item) {
+                Ok(block) => {
+                    done.hashes.push(block.hash());
+                    done.blocks.push(block);
+                }
+                Err(error) => return done.failed(error),
+            }
+        }
+        done
+    };
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || stored.len() < 256 {
+        return part(stored);
+    }
+    let size = stored.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = stored;
+    while rest.len() > size {
+        let tail = rest.split_off(size);
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    parts.push(rest);
     thread::scope(|scope| {
-        let parts: Vec<_> = blocks
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(Block::hash).collect::<Vec<_>>()))
-            .collect();
-        parts
+        let workers: Vec<_> = parts
             .into_iter()
-            .flat_map(|p| p.join().expect("hashing a block does not panic"))
-            .collect()
+            .map(|stored| scope.spawn(move || part(stored)))
+            .collect();
+        let mut all = Decoded::default();
+        for worker in workers {
+            all.append(worker.join().expect("decoding a block does not panic"));
+        }
+        all
     })
 }
 
@@ -366,6 +444,7 @@ mod tests {
             Signatures::Verify,
             all.len(),
             chunks,
+            Ok,
             |p, b, h| {
                 assert_eq!((p, *h), (seen, b.hash()));
                 seen += 1;
@@ -396,6 +475,7 @@ mod tests {
             Signatures::TrustStored,
             40,
             chunks,
+            Ok,
             |_, _, _| {},
         )
         .unwrap_err();
@@ -403,6 +483,42 @@ mod tests {
             RestoreError::Invalid(e) => assert_eq!(e.block, 31, "{e}"),
             RestoreError::Read(()) => panic!("no read fails"),
         }
+    }
+
+    #[test]
+    fn a_block_that_cannot_be_decoded_ends_the_restore_after_the_blocks_before_it() {
+        let rules = rules();
+        let miner = wallet::Wallet::generate().address().clone();
+        let all = blocks(&rules, 700, &miner);
+        // Stored forms are positions; the one at 517 cannot be decoded. The
+        // chunk of 600 is decoded on every core, so the failure is in a later part.
+        let chunks: Vec<Result<Vec<usize>, usize>> =
+            vec![Ok((0..600).collect()), Ok((600..700).collect())];
+        let mut seen = 0;
+        let error = StoredChain::restore(
+            &rules,
+            1e9,
+            Signatures::TrustStored,
+            all.len(),
+            chunks,
+            |at| {
+                if at == 517 {
+                    Err(at)
+                } else {
+                    Ok(all[at].clone())
+                }
+            },
+            |p, _, _| {
+                assert_eq!(p, seen);
+                seen += 1;
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(error, RestoreError::Read(517)), "{error:?}");
+        assert_eq!(
+            seen, 517,
+            "every block before the unreadable one was checked"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::{mpsc, Arc};
 
 use crate::chain::{Block, RestoreError, Rules, Signatures, Timestamp, Transaction, RESTORE_CHUNK};
 use crate::state::{Dropped, OlderBlocks, State};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredBytes};
 
 /// Blocks older than those in memory, read from the store's committed snapshot.
 pub struct StoredBlocks(pub Store);
@@ -46,35 +46,45 @@ pub fn restore_state(
     let reader = store.reader().map_err(RestoreError::Read)?;
     let length = reader.len();
     let now = Timestamp::now().as_secs_f64();
-    let (chunks, received) = mpsc::sync_channel(2);
-    // Stops at its first failed send: the checks ended early (a rule broken).
-    let producer = std::thread::spawn(move || {
-        let mut chunk = Vec::with_capacity(RESTORE_CHUNK);
-        for block in reader.blocks(1, length + 1) {
-            match block {
-                Ok(block) => chunk.push(block),
-                Err(error) => {
-                    let _ = chunks.send(Err(error));
-                    return;
-                }
-            }
-            if chunk.len() == RESTORE_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(RESTORE_CHUNK));
-                if chunks.send(Ok(full)).is_err() {
-                    return;
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = chunks.send(Ok(chunk));
-        }
-    });
     let older = Arc::new(StoredBlocks(store.clone()));
     let expected = usize::try_from(length).unwrap_or(usize::MAX);
-    let restored = State::restore(
-        rules, max_pool, older, expected, received, pending, now, signatures,
-    );
-    // The producer ends once its receiver is gone (dropped with `restore`'s iterator).
-    let _ = producer.join();
-    restored
+    std::thread::scope(|scope| {
+        let (chunks, received) = mpsc::sync_channel(2);
+        let reader = &reader;
+        // Reads the stored bytes on its own thread; the restore decodes them
+        // on every core. Stops at its first failed send: the checks ended
+        // early (a rule broken).
+        scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(RESTORE_CHUNK);
+            for stored in reader.stored_blocks(1, length + 1) {
+                match stored {
+                    Ok(stored) => chunk.push(stored),
+                    Err(error) => {
+                        let _ = chunks.send(Err(error));
+                        return;
+                    }
+                }
+                if chunk.len() == RESTORE_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(RESTORE_CHUNK));
+                    if chunks.send(Ok(full)).is_err() {
+                        return;
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = chunks.send(Ok(chunk));
+            }
+        });
+        State::restore(
+            rules,
+            max_pool,
+            older,
+            expected,
+            received,
+            |stored: StoredBytes| reader.decode_stored(&stored),
+            pending,
+            now,
+            signatures,
+        )
+    })
 }

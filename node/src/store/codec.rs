@@ -8,8 +8,8 @@
 //! addresses makes a stored block ~600 bytes (several per page) and lets a
 //! load parse each distinct address once and share it.
 //!
-//! Decoding goes through the chain's checked conversions (`PreviousHash`
-//! from its JSON value, `Transaction::from_parts`), so the form rules live in
+//! Decoding goes through the chain's checked conversions (`PreviousHash`'s
+//! deserializer, `Transaction::from_parts`), so the form rules live in
 //! one place.
 
 use std::borrow::Cow;
@@ -26,7 +26,7 @@ use crate::chain::{Block, PreviousHash, Sender, Timestamp, Transaction};
 #[serde(deny_unknown_fields)]
 struct StoredBlock<'a> {
     index: u64,
-    previous_hash: Value,
+    previous_hash: PreviousHash,
     proof: u64,
     timestamp: Number,
     #[serde(borrow)]
@@ -139,8 +139,7 @@ impl Encoder {
     pub(crate) fn block(&mut self, block: &Block) -> Vec<u8> {
         let stored = StoredBlock {
             index: block.index,
-            previous_hash: serde_json::to_value(block.previous_hash)
-                .expect("a previous hash is a JSON string or integer"),
+            previous_hash: block.previous_hash,
             proof: block.proof,
             timestamp: match serde_json::to_value(&block.timestamp) {
                 Ok(Value::Number(number)) => number,
@@ -223,7 +222,6 @@ pub(crate) fn decode_block(
     addresses: &mut impl AddressSource,
 ) -> Result<Block, String> {
     let stored: StoredBlock<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let previous_hash = PreviousHash::try_from(&stored.previous_hash).map_err(|e| e.to_string())?;
     let transactions = stored
         .transactions
         .into_iter()
@@ -232,7 +230,7 @@ pub(crate) fn decode_block(
         .collect::<Result<_, _>>()?;
     Ok(Block {
         index: stored.index,
-        previous_hash,
+        previous_hash: stored.previous_hash,
         proof: stored.proof,
         timestamp: Timestamp::from(stored.timestamp),
         transactions,

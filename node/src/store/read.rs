@@ -198,6 +198,33 @@ impl StoreReader {
         from: u64,
         to_exclusive: u64,
     ) -> impl Iterator<Item = Result<Block, StoreError>> + '_ {
+        self.entries(from, to_exclusive, |index, bytes| self.decode(index, bytes))
+    }
+
+    /// The same blocks as [`StoreReader::blocks`], in their stored form, to be
+    /// decoded elsewhere with [`StoreReader::decode`] (a restore decodes on
+    /// every core while this reads on).
+    pub fn stored_blocks(
+        &self,
+        from: u64,
+        to_exclusive: u64,
+    ) -> impl Iterator<Item = Result<StoredBytes, StoreError>> + '_ {
+        self.entries(from, to_exclusive, |index, bytes| {
+            Ok(StoredBytes {
+                index,
+                bytes: bytes.to_vec(),
+            })
+        })
+    }
+
+    /// The entries `from..to_exclusive` of the blocks table, each given to
+    /// `read` with its index; a missing entry or an error ends the iteration.
+    fn entries<'r, T>(
+        &'r self,
+        from: u64,
+        to_exclusive: u64,
+        mut read: impl FnMut(u64, &[u8]) -> Result<T, StoreError> + 'r,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + 'r {
         let from = from.max(1);
         let end = to_exclusive.min(self.len.saturating_add(1));
         let range = (from < end).then(|| self.blocks.range(from..end).at(&self.path));
@@ -220,7 +247,7 @@ impl StoreReader {
                 if key.value() != next {
                     return Err(self.missing(next));
                 }
-                self.decode(next, value.value())
+                read(next, value.value())
             });
             if result.is_err() {
                 range = None;
@@ -235,6 +262,11 @@ impl StoreReader {
     }
 
     /// Decodes the block stored under `index`.
+    /// Decodes a block read by [`StoreReader::stored_blocks`].
+    pub fn decode_stored(&self, stored: &StoredBytes) -> Result<Block, StoreError> {
+        self.decode(stored.index, &stored.bytes)
+    }
+
     fn decode(&self, index: u64, bytes: &[u8]) -> Result<Block, StoreError> {
         let corrupt = |detail: String| StoreError::corrupt(&self.path, detail);
         let block = codec::decode_block(bytes, &mut Lookup(self))
@@ -249,14 +281,20 @@ impl StoreReader {
     }
 }
 
-/// The iterator [`StoreReader::blocks`] returns: an error before the first block, or the blocks.
+/// A block's stored bytes, not yet decoded.
+pub struct StoredBytes {
+    index: u64,
+    bytes: Vec<u8>,
+}
+
+/// The iterator [`StoreReader::entries`] returns: an error before the first entry, or the entries.
 enum Blocks<I> {
     Failed(Option<StoreError>),
     Reading(I),
 }
 
-impl<I: Iterator<Item = Result<Block, StoreError>>> Iterator for Blocks<I> {
-    type Item = Result<Block, StoreError>;
+impl<T, I: Iterator<Item = Result<T, StoreError>>> Iterator for Blocks<I> {
+    type Item = Result<T, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
