@@ -174,16 +174,20 @@ impl ChainIndex {
                 self.by_transfer.insert(&id.0, at);
             }
             let recipient = transaction.recipient();
-            self.by_address
-                .entry(recipient.clone())
-                .or_default()
-                .push(spot);
+            self.list(recipient, spot);
             // A payment to oneself is listed once.
             if let Some(sender) = transaction.sender().filter(|s| *s != recipient) {
-                self.by_address
-                    .entry(sender.clone())
-                    .or_default()
-                    .push(spot);
+                self.list(sender, spot);
+            }
+        }
+    }
+
+    /// Adds `spot` to `address`'s list (cloning the address only for a new list).
+    fn list(&mut self, address: &Address, spot: Spot) {
+        match self.by_address.get_mut(address) {
+            Some(spots) => spots.push(spot),
+            None => {
+                self.by_address.insert(address.clone(), vec![spot]);
             }
         }
     }

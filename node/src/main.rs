@@ -7,6 +7,10 @@ use clap::Parser as _;
 use node::config::{Args, Config};
 use node::{logging, server};
 
+/// mimalloc: see the note in Cargo.toml (start-up decodes on several threads and frees on another).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     // The settings come first: they say how to log. A bad one is the only line on stderr.

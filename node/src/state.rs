@@ -153,19 +153,19 @@ impl State {
     }
 
     /// A state from stored blocks (read in `chunks`, genesis first, and
-    /// turned into blocks by `decode` on every core; about `expected` of
-    /// them) and pending transfers. Every rule is checked again,
+    /// turned into blocks on every core by the decoders `decoder` makes; about
+    /// `expected` of them) and pending transfers. Every rule is checked again,
     /// signatures only with [`Signatures::Verify`]; blocks older than those
     /// kept in memory are read back from `older` when needed. Pending
     /// transfers that no longer fit are returned with the reason.
     #[allow(clippy::too_many_arguments)]
-    pub fn restore<R, E, I, D>(
+    pub fn restore<R, E, I, M, D>(
         rules: Rules,
         max_pool: usize,
         older: Arc<dyn OlderBlocks>,
         expected: usize,
         chunks: I,
-        decode: D,
+        decoder: M,
         pending: Vec<Transaction>,
         now: f64,
         signatures: Signatures,
@@ -175,7 +175,8 @@ impl State {
         I::IntoIter: Send,
         R: Send,
         E: Send,
-        D: Fn(R) -> Result<Block, E> + Sync,
+        M: Fn() -> D + Sync,
+        D: FnMut(R) -> Result<Block, E>,
     {
         let mut index = ChainIndex::with_capacity(expected);
         let chain = StoredChain::restore(
@@ -184,7 +185,7 @@ impl State {
             signatures,
             expected,
             chunks,
-            decode,
+            decoder,
             |at, b, h| index.append(at, b, h),
         )?;
         let (pool, dropped) = Pool::rebuild(pending, chain.ledger());
@@ -212,7 +213,15 @@ impl State {
         let chunks = std::iter::once(Ok::<_, std::convert::Infallible>(blocks));
         let older = Arc::new(NoOlderBlocks);
         State::restore(
-            rules, max_pool, older, count, chunks, Ok, pending, now, signatures,
+            rules,
+            max_pool,
+            older,
+            count,
+            chunks,
+            || Ok,
+            pending,
+            now,
+            signatures,
         )
         .map_err(|e| match e {
             RestoreError::Invalid(e) => e,

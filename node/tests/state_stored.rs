@@ -50,7 +50,7 @@ fn restored(blocks: &[Block], store: &FakeStore) -> State {
         older,
         blocks.len(),
         chunks,
-        Ok,
+        || Ok,
         Vec::new(),
         now(),
         Signatures::TrustStored,

@@ -40,25 +40,34 @@ impl FromStr for BlockHash {
 
     /// Accepts exactly 64 lowercase hex digits, the only form a hash is written in.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        /// The value of a lowercase hex digit.
-        fn nibble(digit: u8) -> Option<u8> {
-            match digit {
-                b'0'..=b'9' => Some(digit - b'0'),
-                b'a'..=b'f' => Some(digit - b'a' + 10),
-                _ => None,
+        /// The value of each lowercase hex digit; 0xff for any other byte. A
+        /// table, not branches: the digits of a hash are random, and every
+        /// stored block's link is read at start-up.
+        const NIBBLES: [u8; 256] = {
+            let mut table = [0xff; 256];
+            let mut digit = 0;
+            while digit < 16 {
+                table[b"0123456789abcdef"[digit] as usize] = digit as u8;
+                digit += 1;
             }
-        }
-        let refused = || FormError::PreviousHash("must be 64 lowercase hex digits".to_owned());
+            table
+        };
         let digits = text.as_bytes();
-        if digits.len() != 64 {
-            return Err(refused());
-        }
         let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            let (Some(high), Some(low)) = (nibble(pair[0]), nibble(pair[1])) else {
-                return Err(refused());
-            };
-            *byte = high << 4 | low;
+        let mut refused = digits.len() != 64;
+        if !refused {
+            let mut any_bad = 0u8;
+            for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+                let (high, low) = (NIBBLES[pair[0] as usize], NIBBLES[pair[1] as usize]);
+                any_bad |= (high | low) & 0xf0;
+                *byte = high << 4 | (low & 0x0f);
+            }
+            refused = any_bad != 0;
+        }
+        if refused {
+            return Err(FormError::PreviousHash(
+                "must be 64 lowercase hex digits".to_owned(),
+            ));
         }
         Ok(BlockHash(bytes))
     }
@@ -288,6 +297,40 @@ impl<T> RawBlock<T> {
             proof: self.proof,
             timestamp: self.timestamp,
             transactions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_hash_reads_back_from_its_hex(bytes in any::<[u8; 32]>()) {
+            let hash = BlockHash(bytes);
+            prop_assert_eq!(hash.to_hex().parse::<BlockHash>().unwrap(), hash);
+        }
+
+        #[test]
+        fn any_text_but_64_lowercase_hex_digits_is_refused(text in "[0-9a-fA-Fg/:` ]{0,66}") {
+            let lowercase_hex = text.len() == 64
+                && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            prop_assert_eq!(text.parse::<BlockHash>().is_ok(), lowercase_hex);
+        }
+    }
+
+    #[test]
+    fn one_wrong_digit_anywhere_is_refused() {
+        let good = BlockHash([0xab; 32]).to_hex();
+        for at in 0..64 {
+            for wrong in [b'A', b'F', b'g', b'/', b':', b'`', b'G', 0xff] {
+                let mut text = good.clone().into_bytes();
+                text[at] = wrong;
+                let text = String::from_utf8_lossy(&text).into_owned();
+                assert!(text.parse::<BlockHash>().is_err(), "{text}");
+            }
         }
     }
 }

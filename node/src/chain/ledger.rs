@@ -102,6 +102,8 @@ impl Ledger {
             // `apply` and `unapply` of a block, whatever was spent.
             if balance == 0 {
                 self.balances.remove(address);
+            } else if let Some(kept) = self.balances.get_mut(address) {
+                *kept = balance;
             } else {
                 self.balances.insert(address.clone(), balance);
             }

@@ -22,7 +22,7 @@ use super::{Block, BlockHash, Signatures};
 pub const RECENT_BLOCKS: usize = 1024;
 
 /// How many stored blocks a restore checks at a time (hashes on every core).
-pub const RESTORE_CHUNK: usize = 4096;
+pub const RESTORE_CHUNK: usize = 2048;
 
 /// A valid chain of which only the newest [`RECENT_BLOCKS`] blocks are in memory.
 ///
@@ -170,23 +170,24 @@ impl StoredChain {
     }
 
     /// Rebuilds the chain from the stored blocks, genesis first, read in
-    /// `chunks` and turned into blocks by `decode`, checking every rule but
+    /// `chunks` and turned into blocks by the decoders `decoder` makes (one a
+    /// worker thread), checking every rule but
     /// signatures, which only [`Signatures::Verify`] checks again (see
     /// [`Chain::validate_stored`](super::Chain::validate_stored)).
     /// `on_block` sees each block with its position and hash, in order (to
     /// build indexes without reading the blocks twice). `expected` is the
     /// number of blocks, for capacity and progress; it logs its progress.
     ///
-    /// A pipeline: the caller's iterator reads chunk N + 2 while workers on
-    /// every core decode and hash chunk N + 1 and this thread checks chunk N
-    /// in chain order.
-    pub fn restore<R, E, I, D>(
+    /// A pipeline: the caller's iterator reads ahead while one worker a core
+    /// decodes and hashes whole chunks and this thread checks them in chain
+    /// order.
+    pub fn restore<R, E, I, M, D>(
         rules: &Rules,
         now: f64,
         signatures: Signatures,
         expected: usize,
         chunks: I,
-        decode: D,
+        decoder: M,
         mut on_block: impl FnMut(usize, &Block, &BlockHash),
     ) -> Result<StoredChain, RestoreError<E>>
     where
@@ -194,27 +195,51 @@ impl StoredChain {
         I::IntoIter: Send,
         R: Send,
         E: Send,
-        D: Fn(R) -> Result<Block, E> + Sync,
+        M: Fn() -> D + Sync,
+        D: FnMut(R) -> Result<Block, E>,
     {
         let mut chain = StoredChain::with_capacity(expected);
         let mut progress = Progress::new(expected);
         let chunks = chunks.into_iter();
-        let decode = &decode;
+        let decoder = &decoder;
+        let workers = thread::available_parallelism().map_or(1, |n| n.get());
         thread::scope(|scope| {
-            let (decoded, received) = mpsc::sync_channel(1);
+            // Chunk N goes to worker N % workers, and its result is taken
+            // from that worker in turn: chunks are checked in order while
+            // each worker decodes whole chunks, with no wait between them.
+            let mut inputs = Vec::with_capacity(workers);
+            let mut outputs = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (input, stored) = mpsc::sync_channel::<Result<Vec<R>, E>>(1);
+                let (output, decoded) = mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    let mut decode = decoder();
+                    for chunk in stored {
+                        let chunk = match chunk {
+                            Ok(stored) => decode_and_hash(stored, &mut decode),
+                            Err(error) => Decoded::failed(error),
+                        };
+                        // Stops once the checks ended early (a rule broken).
+                        if output.send(chunk).is_err() {
+                            return;
+                        }
+                    }
+                });
+                inputs.push(input);
+                outputs.push(decoded);
+            }
             scope.spawn(move || {
-                for chunk in chunks {
-                    let chunk = match chunk {
-                        Ok(stored) => decode_and_hash(stored, decode),
-                        Err(error) => Decoded::default().failed(error),
-                    };
-                    // Stops once the checks ended early (a rule broken).
-                    if decoded.send(chunk).is_err() {
+                for (n, chunk) in chunks.enumerate() {
+                    if inputs[n % workers].send(chunk).is_err() {
                         return;
                     }
                 }
             });
-            for chunk in received {
+            // A worker that has no chunk N has no later one either.
+            for n in 0.. {
+                let Ok(chunk) = outputs[n % workers].recv() else {
+                    break;
+                };
                 let Decoded {
                     blocks,
                     hashes,
@@ -287,79 +312,40 @@ struct Decoded<E> {
     error: Option<E>,
 }
 
-impl<E> Default for Decoded<E> {
-    fn default() -> Self {
+impl<E> Decoded<E> {
+    /// Nothing decoded: reading the chunk failed.
+    fn failed(error: E) -> Self {
         Decoded {
             blocks: Vec::new(),
             hashes: Vec::new(),
-            error: None,
+            error: Some(error),
         }
     }
 }
 
-impl<E> Decoded<E> {
-    fn failed(mut self, error: E) -> Self {
-        self.error = Some(error);
-        self
-    }
-
-    /// Appends `next` (a later part of the same chunk) unless this part
-    /// already ended with an error.
-    fn append(&mut self, next: Decoded<E>) {
-        if self.error.is_none() {
-            self.blocks.extend(next.blocks);
-            self.hashes.extend(next.hashes);
-            self.error = next.error;
-        }
-    }
-}
-
-/// Decodes and hashes `stored` on every core, in order, up to the first
-/// block that cannot be decoded.
-fn decode_and_hash<R: Send, E: Send>(
+/// Decodes and hashes `stored` in order, up to the first block that cannot be decoded.
+fn decode_and_hash<R, E>(
     stored: Vec<R>,
-    decode: &(impl Fn(R) -> Result<Block, E> + Sync),
+    decode: &mut impl FnMut(R) -> Result<Block, E>,
 ) -> Decoded<E> {
-    let part = |stored: Vec<R>| {
-        let mut done = Decoded {
-            blocks: Vec::with_capacity(stored.len()),
-            hashes: Vec::with_capacity(stored.len()),
-            error: None,
-        };
-        for item in stored {
-            match decode(item) {
-                Ok(block) => {
-                    done.hashes.push(block.hash());
-                    done.blocks.push(block);
-                }
-                Err(error) => return done.failed(error),
+    let mut done = Decoded {
+        blocks: Vec::with_capacity(stored.len()),
+        hashes: Vec::with_capacity(stored.len()),
+        error: None,
+    };
+    for item in stored {
+        match decode(item) {
+            Ok(block) => {
+                done.hashes.push(block.hash());
+                done.blocks.push(block);
+            }
+            Err(error) => {
+                done.error = Some(error);
+                break;
             }
         }
-        done
-    };
-    let threads = thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || stored.len() < 256 {
-        return part(stored);
     }
-    let size = stored.len().div_ceil(threads);
-    let mut parts = Vec::with_capacity(threads);
-    let mut rest = stored;
-    while rest.len() > size {
-        let tail = rest.split_off(size);
-        parts.push(std::mem::replace(&mut rest, tail));
-    }
-    parts.push(rest);
-    thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .into_iter()
-            .map(|stored| scope.spawn(move || part(stored)))
-            .collect();
-        let mut all = Decoded::default();
-        for worker in workers {
-            all.append(worker.join().expect("decoding a block does not panic"));
-        }
-        all
-    })
+    done
 }
 
 /// Logs a long restore's progress about every five seconds.
@@ -444,7 +430,7 @@ mod tests {
             Signatures::Verify,
             all.len(),
             chunks,
-            Ok,
+            || Ok,
             |p, b, h| {
                 assert_eq!((p, *h), (seen, b.hash()));
                 seen += 1;
@@ -475,7 +461,7 @@ mod tests {
             Signatures::TrustStored,
             40,
             chunks,
-            Ok,
+            || Ok,
             |_, _, _| {},
         )
         .unwrap_err();
@@ -501,11 +487,13 @@ mod tests {
             Signatures::TrustStored,
             all.len(),
             chunks,
-            |at| {
-                if at == 517 {
-                    Err(at)
-                } else {
-                    Ok(all[at].clone())
+            || {
+                |at| {
+                    if at == 517 {
+                        Err(at)
+                    } else {
+                        Ok(all[at].clone())
+                    }
                 }
             },
             |p, _, _| {

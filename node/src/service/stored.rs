@@ -81,7 +81,10 @@ pub fn restore_state(
             older,
             expected,
             received,
-            |stored: StoredBytes| reader.decode_stored(&stored),
+            || {
+                let mut decoder = reader.decoder();
+                move |stored: StoredBytes| decoder.decode(&stored)
+            },
             pending,
             now,
             signatures,

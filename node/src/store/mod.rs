@@ -73,7 +73,7 @@ pub(crate) use dir::{create_dir, sync_dir};
 pub use error::StoreError;
 pub use keyfile::{create_wallet, load_or_create_wallet, load_wallet, KEY_FILE};
 pub use load::Loaded;
-pub use read::{StoreReader, StoredBytes};
+pub use read::{BlockDecoder, StoreReader, StoredBytes};
 pub use schema::{NetworkId, FORMAT_VERSION};
 pub use writer::{CommitObserver, Op, PROBE_FILE};
 

@@ -262,14 +262,26 @@ impl StoreReader {
     }
 
     /// Decodes the block stored under `index`.
-    /// Decodes a block read by [`StoreReader::stored_blocks`].
-    pub fn decode_stored(&self, stored: &StoredBytes) -> Result<Block, StoreError> {
-        self.decode(stored.index, &stored.bytes)
+    /// A decoder for blocks read by [`StoreReader::stored_blocks`], for one thread.
+    pub fn decoder(&self) -> BlockDecoder<'_> {
+        BlockDecoder {
+            reader: self,
+            known: Vec::new(),
+        }
     }
 
     fn decode(&self, index: u64, bytes: &[u8]) -> Result<Block, StoreError> {
+        self.decode_with(index, bytes, &mut Lookup(self))
+    }
+
+    fn decode_with(
+        &self,
+        index: u64,
+        bytes: &[u8],
+        addresses: &mut impl AddressSource,
+    ) -> Result<Block, StoreError> {
         let corrupt = |detail: String| StoreError::corrupt(&self.path, detail);
-        let block = codec::decode_block(bytes, &mut Lookup(self))
+        let block = codec::decode_block(bytes, addresses)
             .map_err(|e| corrupt(format!("block {index} is unreadable: {e}")))?;
         if block.index != index {
             return Err(corrupt(format!(
@@ -285,6 +297,38 @@ impl StoreReader {
 pub struct StoredBytes {
     index: u64,
     bytes: Vec<u8>,
+}
+
+/// Decodes stored blocks on one thread, keeping the addresses it has looked
+/// up: a restore decodes a million blocks on every core, and the shared
+/// address book's lock would be taken three times a block.
+pub struct BlockDecoder<'r> {
+    reader: &'r StoreReader,
+    /// By address number.
+    known: Vec<Option<Address>>,
+}
+
+impl BlockDecoder<'_> {
+    /// The block `stored` holds.
+    pub fn decode(&mut self, stored: &StoredBytes) -> Result<Block, StoreError> {
+        let reader = self.reader;
+        reader.decode_with(stored.index, &stored.bytes, self)
+    }
+}
+
+impl AddressSource for BlockDecoder<'_> {
+    fn address(&mut self, id: u32) -> Result<Address, String> {
+        let at = id as usize;
+        if let Some(Some(address)) = self.known.get(at) {
+            return Ok(address.clone());
+        }
+        let address = Lookup(self.reader).address(id)?;
+        if self.known.len() <= at {
+            self.known.resize(at + 1, None);
+        }
+        self.known[at] = Some(address.clone());
+        Ok(address)
+    }
 }
 
 /// The iterator [`StoreReader::entries`] returns: an error before the first entry, or the entries.
