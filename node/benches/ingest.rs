@@ -306,13 +306,13 @@ async fn connection(
     tally
 }
 
-/// `GET /health`'s pending count, on a plain connection.
-fn pending(address: &str) -> u64 {
+/// The body of `GET path`, on a plain connection.
+fn get(address: &str, path: &str) -> Vec<u8> {
     use std::io::Read as _;
     let mut stream = std::net::TcpStream::connect(address).expect("the node accepts connections");
     write!(
         stream,
-        "GET /health HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
     .expect("the request can be sent");
     let mut answer = Vec::new();
@@ -324,9 +324,23 @@ fn pending(address: &str) -> u64 {
         .position(|w| w == b"\r\n\r\n")
         .expect("an HTTP answer has a head")
         + 4;
+    answer.split_off(start)
+}
+
+/// `GET /health`'s pending count.
+fn pending(address: &str) -> u64 {
     let health: serde_json::Value =
-        serde_json::from_slice(&answer[start..]).expect("/health answers JSON");
+        serde_json::from_slice(&get(address, "/health")).expect("/health answers JSON");
     health["pending"].as_u64().expect("/health counts pending")
+}
+
+/// The value of the unlabelled series `name` in `GET /metrics` (0 if absent).
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// CPU seconds (user + system) process `pid` has used, from /proc (Linux).
@@ -400,6 +414,16 @@ fn main() {
         percentile(&tally.latencies, 0.99),
         if errors.is_empty() { "none".to_owned() } else { errors.join(", ") },
         took.as_secs_f64(),
+    );
+    // How the store grouped the transfers into commits.
+    let metrics = String::from_utf8(get(&node.address, "/metrics")).expect("metrics are text");
+    let commits = metric(&metrics, "sigchain_store_commits_total");
+    let grouped = metric(&metrics, "sigchain_store_commit_batch_requests_sum");
+    let commit_seconds = metric(&metrics, "sigchain_store_commit_duration_seconds_sum");
+    println!(
+        "ingest store: {commits:.0} commits, {:.1} requests and {:.2} ms a commit",
+        grouped / commits.max(1.0),
+        commit_seconds / commits.max(1.0) * 1e3,
     );
     // Where the machine's cores went: the node's CPU and the load generator's, per answered request.
     let answered = tally.latencies.len().max(1) as f64;

@@ -104,7 +104,7 @@ pub async fn relay(
         }
     }
     let (positions, transactions): (Vec<usize>, Vec<Transaction>) = parsed.into_iter().unzip();
-    let results = node.receive_transfers(transactions, origin(&req)).await;
+    let results = node.receive_transfers(transactions, origin(&req)).await?;
     for (at, result) in positions.into_iter().zip(results) {
         statuses[at] = Some(match result {
             Ok(_) => 201,

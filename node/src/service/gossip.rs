@@ -425,16 +425,24 @@ impl Node {
     }
 
     /// Admits relayed transfers (each verified, like `/transactions/new`)
-    /// and relays the admitted ones onward, never back to `origin`.
+    /// and relays the admitted ones onward, never back to `origin`. The
+    /// signatures of a batch are checked on every core, off the async
+    /// workers (a batch may hold hundreds). One result a transfer, in order.
     pub async fn receive_transfers(
         &self,
         transactions: Vec<Transaction>,
         origin: Option<PeerAddr>,
-    ) -> Vec<Result<u64, NodeError>> {
-        let submits = transactions
+    ) -> Result<Vec<Result<u64, NodeError>>, NodeError> {
+        let (transactions, checks) = blocking("the signature checks", move || {
+            let checks = super::timed_checks(&transactions);
+            (transactions, checks)
+        })
+        .await?;
+        let admits = transactions
             .into_iter()
-            .map(|transaction| self.submit_from(transaction, origin.clone()));
-        futures_util::future::join_all(submits).await
+            .zip(checks)
+            .map(|(transaction, checked)| self.admit_checked(transaction, checked, origin.clone()));
+        Ok(futures_util::future::join_all(admits).await)
     }
 
     /// Joins the network through `known`: registers this node there (under
