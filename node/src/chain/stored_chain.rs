@@ -21,7 +21,10 @@ use super::{Block, BlockHash, Signatures};
 /// the store.
 pub const RECENT_BLOCKS: usize = 1024;
 
-/// How many stored blocks a restore checks at a time (hashes on every core).
+/// How many stored blocks a restore reads at a time; each chunk is decoded
+/// and hashed whole by one worker. Smaller chunks leave workers idle at
+/// their ends more often; larger ones hold more blocks in flight (at a
+/// million blocks, 4,096 cost about 15 MiB more RSS and were no faster).
 pub const RESTORE_CHUNK: usize = 2048;
 
 /// A valid chain of which only the newest [`RECENT_BLOCKS`] blocks are in memory.
