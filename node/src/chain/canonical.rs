@@ -117,18 +117,9 @@ fn write_base64(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-fn write_integer(out: &mut Vec<u8>, mut value: u64) {
-    // Decimal digits, last first, without the formatting machinery.
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
+fn write_integer(out: &mut Vec<u8>, value: u64) {
+    // The proof-of-work message's digits: no formatting machinery.
+    let (digits, start) = super::pow::decimal_digits(value);
     out.extend_from_slice(&digits[start..]);
 }
 

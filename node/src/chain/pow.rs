@@ -132,7 +132,7 @@ const SHA256_INITIAL: [u32; 8] = [
 
 /// The decimal digits of `n` as Python's `str(n)` writes them, right-aligned
 /// in a stack buffer; returns the buffer and where the digits start.
-fn decimal_digits(mut n: u64) -> ([u8; 20], usize) {
+pub(super) fn decimal_digits(mut n: u64) -> ([u8; 20], usize) {
     // u64::MAX has 20 digits.
     let mut digits = [0u8; 20];
     let mut start = digits.len();
