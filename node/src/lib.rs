@@ -27,6 +27,7 @@
 //! - [`connections`]: open-file and connection limits, with a reserve for
 //!   the owner on loopback.
 //! - [`logging`]: a log writer that never panics or blocks a request.
+//! - [`parallel`]: CPU-heavy work split over every core.
 //! - [`server`]: opening the data directory, listening, serving until a
 //!   shutdown future completes.
 
@@ -41,6 +42,7 @@ pub mod logging;
 pub mod metrics;
 pub mod miner;
 pub mod net;
+pub mod parallel;
 pub mod pool;
 pub mod server;
 pub mod service;

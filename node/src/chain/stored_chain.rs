@@ -205,7 +205,7 @@ impl StoredChain {
         let mut progress = Progress::new(expected);
         let chunks = chunks.into_iter();
         let decoder = &decoder;
-        let workers = thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = crate::parallel::cores();
         thread::scope(|scope| {
             // Chunk N goes to worker N % workers, and its result is taken
             // from that worker in turn: chunks are checked in order while

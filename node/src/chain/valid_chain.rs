@@ -1,12 +1,11 @@
 //! `Chain`: a sequence of blocks known to be valid, with their hashes and the ledger they produce.
 
-use std::thread;
-
 use serde_json::Value;
 
 use super::ledger::Ledger;
 use super::rules::{check_genesis, check_header, check_signatures, Rule, Rules, ValidationError};
 use super::{Block, BlockHash, Transaction};
+use crate::parallel::per_core;
 
 /// A valid chain. The only ways to get one are [`Chain::new`] (genesis),
 /// [`Chain::validate`] and [`Chain::push`], so holding a `Chain` means its
@@ -217,32 +216,15 @@ pub(super) fn first_bad_signature(blocks: &[Block]) -> Option<(Position, Rule)> 
                 .any(|t| matches!(t, Transaction::Signed { .. }))
         })
         .count();
-    let threads = thread::available_parallelism().map_or(1, |n| n.get());
-    if signed < 16 || threads == 1 {
-        return blocks
-            .iter()
-            .enumerate()
-            .find_map(|(at, block)| check_signatures(block).err().map(|rule| (at, rule)));
-    }
-    let chunk = blocks.len().div_ceil(threads);
-    thread::scope(|scope| {
-        let workers: Vec<_> = blocks
-            .chunks(chunk)
-            .enumerate()
-            .map(|(n, part)| {
-                scope.spawn(move || {
-                    part.iter().enumerate().find_map(|(at, block)| {
-                        check_signatures(block)
-                            .err()
-                            .map(|rule| (n * chunk + at, rule))
-                    })
-                })
-            })
-            .collect();
-        // Chunks are in chain order, so the first failing chunk holds the first failure.
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("signature checks do not panic"))
-            .find_map(|found| found)
+    // Chunks are in chain order, so the first failing chunk holds the first failure.
+    per_core(blocks, signed >= 16, |offset, part| {
+        part.iter().enumerate().find_map(|(at, block)| {
+            check_signatures(block)
+                .err()
+                .map(|rule| (offset + at, rule))
+        })
     })
+    .into_iter()
+    .flatten()
+    .next()
 }

@@ -129,21 +129,12 @@ fn timed_check(transaction: &Transaction) -> (Result<(), WalletError>, Duration)
 
 /// [`timed_check`] of each transaction, on every core (a relayed batch).
 fn timed_checks(transactions: &[Transaction]) -> Vec<(Result<(), WalletError>, Duration)> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || transactions.len() < 4 {
-        return transactions.iter().map(timed_check).collect();
-    }
-    let part = transactions.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = transactions
-            .chunks(part)
-            .map(|part| scope.spawn(move || part.iter().map(timed_check).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().expect("a signature check does not panic"))
-            .collect()
+    crate::parallel::per_core(transactions, transactions.len() >= 4, |_, part| {
+        part.iter().map(timed_check).collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Runs CPU-heavy `work` on the blocking pool, off the async workers.

@@ -166,17 +166,43 @@ pub(crate) trait AddressSource {
     fn address(&mut self, id: u32) -> Result<Address, String>;
 }
 
+/// Addresses already looked up, by number: each is parsed or fetched once.
+#[derive(Default)]
+pub(crate) struct KnownAddresses(Vec<Option<Address>>);
+
+impl KnownAddresses {
+    /// The address numbered `id`, from `look_up` the first time.
+    pub(crate) fn get_or_look_up(
+        &mut self,
+        id: u32,
+        look_up: impl FnOnce() -> Result<Address, String>,
+    ) -> Result<Address, String> {
+        let at = id as usize;
+        if let Some(Some(address)) = self.0.get(at) {
+            return Ok(address.clone());
+        }
+        let address = look_up()?;
+        if self.0.len() <= at {
+            self.0.resize(at + 1, None);
+        }
+        self.0[at] = Some(address.clone());
+        Ok(address)
+    }
+}
+
 /// The loader's side: decodes stored entries, parsing each address once.
 pub(crate) struct Decoder {
     texts: Vec<String>,
-    parsed: Vec<Option<Address>>,
+    parsed: KnownAddresses,
 }
 
 impl Decoder {
     /// A decoder for the stored addresses, in id order.
     pub(crate) fn new(texts: Vec<String>) -> Self {
-        let parsed = vec![None; texts.len()];
-        Decoder { texts, parsed }
+        Decoder {
+            texts,
+            parsed: KnownAddresses::default(),
+        }
     }
 
     /// The address texts, for the writer's [`Encoder`].
@@ -197,17 +223,13 @@ impl Decoder {
 
 impl AddressSource for Decoder {
     fn address(&mut self, id: u32) -> Result<Address, String> {
-        let at = id as usize;
-        if let Some(Some(address)) = self.parsed.get(at) {
-            return Ok(address.clone());
-        }
-        let text = self
-            .texts
-            .get(at)
-            .ok_or_else(|| format!("address {id} is not in the addresses table"))?;
-        let address = parse_address(id, text)?;
-        self.parsed[at] = Some(address.clone());
-        Ok(address)
+        let texts = &self.texts;
+        self.parsed.get_or_look_up(id, || {
+            let text = texts
+                .get(id as usize)
+                .ok_or_else(|| format!("address {id} is not in the addresses table"))?;
+            parse_address(id, text)
+        })
     }
 }
 

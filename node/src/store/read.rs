@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use wallet::Address;
 
-use super::codec::{self, AddressSource};
+use super::codec::{self, AddressSource, KnownAddresses};
 use super::schema::{self, At, ADDRESSES, BLOCKS};
 use super::StoreError;
 use crate::chain::Block;
@@ -202,7 +202,7 @@ impl StoreReader {
     }
 
     /// The same blocks as [`StoreReader::blocks`], in their stored form, to be
-    /// decoded elsewhere with [`StoreReader::decode`] (a restore decodes on
+    /// decoded elsewhere by a [`StoreReader::decoder`] (a restore decodes on
     /// every core while this reads on).
     pub fn stored_blocks(
         &self,
@@ -261,15 +261,15 @@ impl StoreReader {
         StoreError::corrupt(&self.path, format!("block {index} is missing"))
     }
 
-    /// Decodes the block stored under `index`.
     /// A decoder for blocks read by [`StoreReader::stored_blocks`], for one thread.
     pub fn decoder(&self) -> BlockDecoder<'_> {
         BlockDecoder {
             reader: self,
-            known: Vec::new(),
+            known: KnownAddresses::default(),
         }
     }
 
+    /// Decodes the block stored under `index`.
     fn decode(&self, index: u64, bytes: &[u8]) -> Result<Block, StoreError> {
         self.decode_with(index, bytes, &mut Lookup(self))
     }
@@ -304,8 +304,7 @@ pub struct StoredBytes {
 /// address book's lock would be taken three times a block.
 pub struct BlockDecoder<'r> {
     reader: &'r StoreReader,
-    /// By address number.
-    known: Vec<Option<Address>>,
+    known: KnownAddresses,
 }
 
 impl BlockDecoder<'_> {
@@ -318,16 +317,8 @@ impl BlockDecoder<'_> {
 
 impl AddressSource for BlockDecoder<'_> {
     fn address(&mut self, id: u32) -> Result<Address, String> {
-        let at = id as usize;
-        if let Some(Some(address)) = self.known.get(at) {
-            return Ok(address.clone());
-        }
-        let address = Lookup(self.reader).address(id)?;
-        if self.known.len() <= at {
-            self.known.resize(at + 1, None);
-        }
-        self.known[at] = Some(address.clone());
-        Ok(address)
+        let reader = self.reader;
+        self.known.get_or_look_up(id, || Lookup(reader).address(id))
     }
 }
 
