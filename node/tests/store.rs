@@ -497,6 +497,140 @@ fn a_store_of_another_network_is_refused() {
     assert_eq!(loaded.blocks, vec![genesis()]);
 }
 
+/// Rewrites a current store as format 1 wrote it: the pool keyed by signature
+/// text (value: arrival number and entry) in a table named `pool`. `arrived`
+/// lists the transfer numbers of the pending entries in arrival order.
+fn rewrite_as_format_1(file: &Path, arrived: &[u32]) {
+    const META: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+    const PENDING: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("pending");
+    const POOL_V1: redb::TableDefinition<&str, (u64, &[u8])> = redb::TableDefinition::new("pool");
+    use redb::{ReadableDatabase as _, ReadableTable as _};
+    let db = redb::Database::create(file).unwrap();
+    let entries: Vec<(u64, Vec<u8>)> = {
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(PENDING).unwrap();
+        table
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (seq, bytes) = entry.unwrap();
+                (seq.value(), bytes.value().to_vec())
+            })
+            .collect()
+    };
+    assert_eq!(entries.len(), arrived.len());
+    let txn = db.begin_write().unwrap();
+    {
+        let mut pool = txn.open_table(POOL_V1).unwrap();
+        for ((seq, bytes), n) in entries.iter().zip(arrived) {
+            pool.insert(signature(*n).as_str(), (*seq, bytes.as_slice()))
+                .unwrap();
+        }
+        txn.open_table(META).unwrap().insert("format", "1").unwrap();
+    }
+    txn.delete_table(PENDING).unwrap();
+    txn.commit().unwrap();
+}
+
+/// The format recorded in a store's `meta` table, and whether it still has format 1's `pool` table.
+fn format_of(file: &Path) -> (String, bool) {
+    use redb::{ReadableDatabase as _, TableHandle as _};
+    let db = redb::Database::create(file).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+    let format = txn
+        .open_table(meta)
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_owned();
+    let has_pool = txn.list_tables().unwrap().any(|t| t.name() == "pool");
+    (format, has_pool)
+}
+
+#[test]
+fn a_format_1_store_is_upgraded_at_open_keeping_the_pool_and_its_order() {
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    // Arrival order differs from signature order, which format 1 keyed by.
+    let arrived = [5, 3, 9, 1];
+    let (store, _) = open(dir.path());
+    for n in arrived {
+        store.write(vec![Op::AddPending(transfer(n))]).unwrap();
+    }
+    store
+        .write(vec![Op::AppendBlock {
+            block: block(2, 11, 100),
+            mined: vec![],
+        }])
+        .unwrap();
+    let file = store.path().to_owned();
+    drop(store);
+    rewrite_as_format_1(&file, &arrived);
+    assert_eq!(format_of(&file), ("1".to_owned(), true));
+
+    // A node of another network refuses the file and leaves it in format 1.
+    let err = match Store::open(dir.path(), &network(5), &genesis()) {
+        Ok(_) => panic!("a different difficulty must be refused"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
+    assert_eq!(format_of(&file), ("1".to_owned(), true));
+
+    let (store, loaded) = open(dir.path());
+    assert_eq!(loaded.blocks, vec![genesis(), block(2, 11, 100)]);
+    assert_eq!(
+        loaded.pool,
+        arrived.map(transfer),
+        "the whole pool, in arrival order"
+    );
+    // The upgraded pool works as a new one: numbers continue after the
+    // stored ones, a replaced entry moves to the end, a mined one leaves.
+    store.write(vec![Op::AddPending(transfer(0))]).unwrap();
+    store.write(vec![Op::AddPending(transfer(3))]).unwrap();
+    store
+        .write(vec![Op::RemovePending(vec![signature(9)])])
+        .unwrap();
+    drop(store);
+    assert_eq!(
+        format_of(&file),
+        (node::store::FORMAT_VERSION.to_string(), false)
+    );
+    let (_store, loaded) = open(dir.path());
+    assert_eq!(signatures(&loaded.pool), [5, 1, 0, 3].map(signature));
+}
+
+#[test]
+fn a_store_of_a_format_this_node_does_not_know_is_refused_and_left_alone() {
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let file = store.path().to_owned();
+    drop(store);
+    {
+        let db = redb::Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+            txn.open_table(meta).unwrap().insert("format", "3").unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let err = open_err(dir.path());
+    assert!(matches!(err, StoreError::Format { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "uses store format 3; this node reads format {}",
+            node::store::FORMAT_VERSION
+        )),
+        "{message}"
+    );
+    assert_eq!(format_of(&file), ("3".to_owned(), false));
+}
+
 #[test]
 fn a_file_that_is_not_a_sigchain_store_is_refused_and_left_alone() {
     let _no_fork = no_fork();

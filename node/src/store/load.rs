@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use wallet::Signature;
 
-use super::schema::{self, At, NetworkId, ADDRESSES, BLOCKS, PEERS, POOL};
+use super::arrivals::Arrivals;
+use super::schema::{self, At, NetworkId, ADDRESSES, BLOCKS, PEERS, PENDING};
 use super::{codec, StoreError};
 use crate::chain::{BlockHash, Transaction};
 
@@ -24,13 +24,13 @@ pub struct Loaded {
     pub peers: Vec<String>,
 }
 
-/// Reads the whole store in one read transaction, with the next pool arrival
-/// number and the address numbering; `None` for a database without tables (a new file).
+/// Reads the whole store in one read transaction, with the pool's arrival
+/// numbers and the address numbering; `None` for a database without tables (a new file).
 pub(super) fn load(
     db: &Database,
     path: &Path,
     expected: &NetworkId,
-) -> Result<Option<(Loaded, u64, codec::Encoder)>, StoreError> {
+) -> Result<Option<(Loaded, Arrivals, codec::Encoder)>, StoreError> {
     let txn = db.begin_read().at(path)?;
     if txn.list_tables().at(path)?.next().is_none() {
         return Ok(None);
@@ -38,7 +38,7 @@ pub(super) fn load(
     let stored = schema::check_meta(&txn, path, expected)?;
     let mut decoder = codec::Decoder::new(read_addresses(&txn, path)?);
     let length = check_blocks(&txn, path, &mut decoder, stored.genesis)?;
-    let (pool, next_seq) = read_pool(&txn, path, &mut decoder)?;
+    let (pool, arrivals) = read_pool(&txn, path, &mut decoder)?;
     let peers = read_peers(&txn, path)?;
     let loaded = Loaded {
         length,
@@ -46,7 +46,7 @@ pub(super) fn load(
         peers,
     };
     let encoder = codec::Encoder::new(decoder.into_texts());
-    Ok(Some((loaded, next_seq, encoder)))
+    Ok(Some((loaded, arrivals, encoder)))
 }
 
 /// The address texts, in number order; a gap in the numbers is damage.
@@ -111,36 +111,37 @@ fn check_blocks(
     Ok(count)
 }
 
-/// The pending pool in arrival order, and the arrival number the next entry gets.
+/// The pending pool in arrival order (the table's key order), and the arrival numbers of its entries.
 fn read_pool(
     txn: &ReadTransaction,
     path: &Path,
     decoder: &mut codec::Decoder,
-) -> Result<(Vec<Transaction>, u64), StoreError> {
-    let table = schema::open_table(txn, path, POOL)?;
+) -> Result<(Vec<Transaction>, Arrivals), StoreError> {
+    let table = schema::open_table(txn, path, PENDING)?;
     let mut pool = Vec::new();
+    let mut arrivals = Arrivals::starting_at(0);
     for entry in table.iter().at(path)? {
-        let (key, value) = entry.at(path)?;
-        let (seq, bytes) = value.value();
+        let (seq, bytes) = entry.at(path)?;
+        let seq = seq.value();
         let unreadable = |e: String| {
-            let key = key.value();
-            let head = &key[..key.len().min(16)];
             StoreError::corrupt(
                 path,
-                format!("pending transaction {head}… is unreadable: {e}"),
+                format!("pending transaction {seq} is unreadable: {e}"),
             )
         };
-        let tx = decoder.transaction(bytes).map_err(unreadable)?;
-        if tx.signature().map(Signature::as_str) != Some(key.value()) {
-            return Err(unreadable(
-                "it is stored under another signature".to_owned(),
-            ));
-        }
-        pool.push((seq, tx));
+        let tx = decoder.transaction(bytes.value()).map_err(unreadable)?;
+        let signature = tx.signature().ok_or_else(|| {
+            unreadable("it is a mining reward, which is never pending".to_owned())
+        })?;
+        arrivals.stored(seq, signature).map_err(|twice| {
+            unreadable(format!(
+                "pending transaction {} has the same signature",
+                twice.first
+            ))
+        })?;
+        pool.push(tx);
     }
-    pool.sort_by_key(|(seq, _)| *seq);
-    let next_seq = pool.last().map_or(0, |(seq, _)| seq + 1);
-    Ok((pool.into_iter().map(|(_, tx)| tx).collect(), next_seq))
+    Ok((pool, arrivals))
 }
 
 /// The peer list, in the order it was registered.

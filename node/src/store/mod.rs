@@ -14,9 +14,11 @@
 //! - `addresses`: number → wallet address text. Blocks and pool entries refer
 //!   to addresses by these numbers (see `codec` for why).
 //! - `blocks`: block index (1 = genesis) → the block's JSON, addresses numbered.
-//! - `pool`: signature text → (arrival sequence number, the transaction's JSON,
-//!   addresses numbered), so a transaction is removed by its signature and the
-//!   pool loads in arrival order.
+//! - `pending`: arrival number → the pending transaction's JSON, addresses
+//!   numbered: new entries go at the table's end and the pool loads in
+//!   arrival order. The writer finds an entry's number from its signature in
+//!   memory (`arrivals.rs`). (Format 1 keyed this table, then named `pool`,
+//!   by signature; `migrate.rs` upgrades such a file at open.)
 //! - `peers`: peer address → its position in the list (registration order).
 //!
 //! The store never decides validity: the node checks what it loads and what it
@@ -38,6 +40,8 @@
 //! - `dir.rs`: creating the data directory, syncing it, and its `LOCK` file.
 //! - `schema.rs`: the tables, [`FORMAT_VERSION`], [`NetworkId`], creating a
 //!   new store and checking the `meta` table of an existing one.
+//! - `migrate.rs`: upgrading a store of an older format at open.
+//! - `arrivals.rs`: the writer's map from a pending signature to its arrival number.
 //! - `load.rs`: reading everything stored into [`Loaded`] at start-up.
 //! - `read.rs`: [`StoreReader`], a snapshot of what is committed, read beside
 //!   the writer (the database handle and address book they share).
@@ -47,11 +51,13 @@
 //! - `error.rs`: [`StoreError`].
 //! - `keyfile.rs`: the node's wallet key file.
 
+mod arrivals;
 mod codec;
 mod dir;
 mod error;
 mod keyfile;
 mod load;
+mod migrate;
 mod read;
 mod schema;
 mod writer;
@@ -170,7 +176,8 @@ impl Store {
         create_dir(dir)?;
         let lock = dir::lock_dir(dir)?;
         let db = schema::open_database(dir, &path)?;
-        let (loaded, next_seq, encoder) = match load::load(&db, &path, expected)? {
+        migrate::upgrade(&db, &path, expected)?;
+        let (loaded, arrivals, encoder) = match load::load(&db, &path, expected)? {
             Some(found) => found,
             None => {
                 let encoder = schema::initialize(&db, &path, expected, genesis)?;
@@ -181,7 +188,7 @@ impl Store {
                     pool: Vec::new(),
                     peers: Vec::new(),
                 };
-                (loaded, 0, encoder)
+                (loaded, arrivals::Arrivals::default(), encoder)
             }
         };
         let tip = loaded.length;
@@ -189,7 +196,7 @@ impl Store {
             dir: dir.to_owned(),
             network: *expected,
         };
-        let started = writer::spawn(db, path.clone(), location, tip, next_seq, encoder)?;
+        let started = writer::spawn(db, path.clone(), location, tip, arrivals, encoder)?;
         let store = Store {
             inner: Arc::new(Inner {
                 path,

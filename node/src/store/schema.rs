@@ -11,8 +11,9 @@ use super::codec;
 use super::StoreError;
 use crate::chain::{Block, BlockHash};
 
-/// The layout of the tables; a file recording another number is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The layout of the tables; a file recording another number is refused,
+/// except format 1, which is upgraded at open (see `migrate.rs`).
+pub const FORMAT_VERSION: u32 = 2;
 /// redb's page cache. Its default (1 GiB) would keep every page read at
 /// start-up in memory (66 MiB at 100,000 blocks); the node keeps the chain in
 /// its own structures and the writer only touches the tip of each table.
@@ -21,7 +22,7 @@ const CACHE_BYTES: usize = 4 << 20;
 pub(super) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 pub(super) const ADDRESSES: TableDefinition<u32, &str> = TableDefinition::new("addresses");
 pub(super) const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
-pub(super) const POOL: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("pool");
+pub(super) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 pub(super) const PEERS: TableDefinition<&str, u64> = TableDefinition::new("peers");
 
 /// What network a data directory belongs to: a node refuses a store made for another one.
@@ -88,7 +89,7 @@ pub(super) fn initialize(
             .insert(genesis.index, encoder.block(genesis).as_slice())
             .at(path)?;
         store_addresses(&txn, &encoder, path)?;
-        txn.open_table(POOL).at(path)?;
+        txn.open_table(PENDING).at(path)?;
         txn.open_table(PEERS).at(path)?;
     }
     txn.commit().at(path)?;
@@ -134,15 +135,7 @@ pub(super) fn check_meta(
     path: &Path,
     expected: &NetworkId,
 ) -> Result<NetworkId, StoreError> {
-    let corrupt = |detail: String| StoreError::corrupt(path, detail);
-    let meta = open_table(txn, path, META)?;
-    let field = |key: &str| -> Result<String, StoreError> {
-        let value = meta.get(key).at(path)?;
-        value
-            .map(|v| v.value().to_owned())
-            .ok_or_else(|| corrupt(format!("the meta table has no {key}")))
-    };
-    let format = field("format")?;
+    let format = stored_format(txn, path)?;
     if format != FORMAT_VERSION.to_string() {
         return Err(StoreError::Format {
             path: path.to_owned(),
@@ -150,11 +143,27 @@ pub(super) fn check_meta(
             supported: FORMAT_VERSION,
         });
     }
+    check_network(txn, path, expected)
+}
+
+/// The format number recorded in `meta`, as text.
+pub(super) fn stored_format(txn: &ReadTransaction, path: &Path) -> Result<String, StoreError> {
+    meta_field(&open_table(txn, path, META)?, path, "format")
+}
+
+/// Checks that `meta` records the network the node is configured for; returns it.
+pub(super) fn check_network(
+    txn: &ReadTransaction,
+    path: &Path,
+    expected: &NetworkId,
+) -> Result<NetworkId, StoreError> {
+    let corrupt = |detail: String| StoreError::corrupt(path, detail);
+    let meta = open_table(txn, path, META)?;
     let stored = NetworkId {
-        genesis: field("genesis")?
+        genesis: meta_field(&meta, path, "genesis")?
             .parse()
             .map_err(|e| corrupt(format!("the recorded genesis hash is unreadable: {e}")))?,
-        difficulty: field("difficulty")?
+        difficulty: meta_field(&meta, path, "difficulty")?
             .parse()
             .map_err(|e| corrupt(format!("the recorded difficulty is unreadable: {e}")))?,
     };
@@ -166,4 +175,16 @@ pub(super) fn check_meta(
         });
     }
     Ok(stored)
+}
+
+/// One field of `meta`; a missing one is damage.
+fn meta_field(
+    meta: &ReadOnlyTable<&'static str, &'static str>,
+    path: &Path,
+    key: &str,
+) -> Result<String, StoreError> {
+    meta.get(key)
+        .at(path)?
+        .map(|v| v.value().to_owned())
+        .ok_or_else(|| StoreError::corrupt(path, format!("the meta table has no {key}")))
 }

@@ -17,8 +17,9 @@ use redb::{Database, Table};
 use tokio::sync::oneshot;
 use wallet::Signature;
 
+use super::arrivals::Arrivals;
 use super::read::Live;
-use super::schema::{self, At, NetworkId, BLOCKS, PEERS, POOL};
+use super::schema::{self, At, NetworkId, BLOCKS, PEERS, PENDING};
 use super::{codec, Loaded, StoreError};
 use crate::chain::{Block, Transaction};
 use gather::Gathering;
@@ -116,13 +117,13 @@ pub(super) struct Location {
 pub type CommitObserver = Box<dyn Fn(usize, Duration) + Send + Sync>;
 
 /// Starts the writer thread on `db`, whose chain has `tip` blocks and whose
-/// next pool entry gets arrival number `next_seq`.
+/// pool entries are numbered as `arrivals` says.
 pub(super) fn spawn(
     db: Database,
     path: Arc<Path>,
     location: Location,
     tip: u64,
-    next_seq: u64,
+    arrivals: Arrivals,
     encoder: codec::Encoder,
 ) -> Result<Started, StoreError> {
     let live = Arc::new(Live::new(db, encoder.texts()));
@@ -131,7 +132,7 @@ pub(super) fn spawn(
         path: path.clone(),
         location,
         tip,
-        next_seq,
+        arrivals,
         encoder,
         shared: Arc::new(Shared::default()),
         health: Health::Healthy,
@@ -160,8 +161,10 @@ struct Writer {
     location: Location,
     /// The stored chain's length (= the tip's index).
     tip: u64,
-    /// The arrival number the next pool entry gets.
-    next_seq: u64,
+    /// The arrival numbers of the stored pool entries. Changed as a commit
+    /// is written, before it is durable: if the commit fails the writer
+    /// refuses writes until [`Writer::reload`] has read them again.
+    arrivals: Arrivals,
     /// The address numbering, as stored.
     encoder: codec::Encoder,
     shared: Arc<Shared>,
@@ -355,38 +358,37 @@ impl Writer {
         let db = db.as_ref().expect("a healthy writer has its database open");
         let mut txn = db.begin_write().at(path)?;
         txn.set_two_phase_commit(true);
-        let (tip, next_seq) = {
+        let tip = {
             let mut tables = Tables {
                 blocks: txn.open_table(BLOCKS).at(path)?,
-                pool: txn.open_table(POOL).at(path)?,
+                pending: txn.open_table(PENDING).at(path)?,
                 peers: txn.open_table(PEERS).at(path)?,
                 encoder: &mut self.encoder,
+                arrivals: &mut self.arrivals,
                 path,
                 tip: self.tip,
-                next_seq: self.next_seq,
             };
             for op in accepted.iter().flat_map(|ops| ops.iter()) {
                 tables.apply(op)?;
             }
-            (tables.tip, tables.next_seq)
+            tables.tip
         };
         schema::store_addresses(&txn, &self.encoder, path)?;
         txn.commit().at(path)?;
         self.tip = tip;
-        self.next_seq = next_seq;
         Ok(())
     }
 }
 
-/// The tables one commit changes, and the counters as they will be once it is durable.
+/// The tables one commit changes, and the tip as it will be once it is durable.
 struct Tables<'txn, 'w> {
     blocks: Table<'txn, u64, &'static [u8]>,
-    pool: Table<'txn, &'static str, (u64, &'static [u8])>,
+    pending: Table<'txn, u64, &'static [u8]>,
     peers: Table<'txn, &'static str, u64>,
     encoder: &'w mut codec::Encoder,
+    arrivals: &'w mut Arrivals,
     path: &'w Path,
     tip: u64,
-    next_seq: u64,
 }
 
 impl Tables<'_, '_> {
@@ -406,7 +408,8 @@ impl Tables<'_, '_> {
                 for block in blocks {
                     self.put_block(block)?;
                 }
-                self.pool.retain(|_, _| false).at(self.path)?;
+                self.pending.retain(|_, _| false).at(self.path)?;
+                self.arrivals.clear();
                 pool.iter().try_for_each(|tx| self.add_pending(tx))
             }
             Op::SetPeers(list) => {
@@ -428,25 +431,28 @@ impl Tables<'_, '_> {
         Ok(())
     }
 
-    /// Stores `tx` in the pool under the next arrival number.
+    /// Stores `tx` in the pool under the next arrival number, in place of
+    /// an entry with the same signature.
     fn add_pending(&mut self, tx: &Transaction) -> Result<(), StoreError> {
         let signature = tx
             .signature()
             .expect("requests with unsigned pending entries were rejected");
-        self.pool
-            .insert(
-                signature.as_str(),
-                (self.next_seq, self.encoder.transaction(tx).as_slice()),
-            )
+        let (seq, replaced) = self.arrivals.arrive(signature);
+        if let Some(old) = replaced {
+            self.pending.remove(old).at(self.path)?;
+        }
+        self.pending
+            .insert(seq, self.encoder.transaction(tx).as_slice())
             .at(self.path)?;
-        self.next_seq += 1;
         Ok(())
     }
 
     /// Removes pool entries by signature; absent ones are ignored.
     fn remove_pending(&mut self, signatures: &[Signature]) -> Result<(), StoreError> {
         for signature in signatures {
-            self.pool.remove(signature.as_str()).at(self.path)?;
+            if let Some(seq) = self.arrivals.leave(signature) {
+                self.pending.remove(seq).at(self.path)?;
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use std::io::{self, Write as _};
 use std::path::Path;
 
 use super::{Control, Health, Writer};
+use crate::store::arrivals::Arrivals;
 use crate::store::schema::{self, At};
 use crate::store::{load, Loaded, StoreError};
 
@@ -46,7 +47,7 @@ impl Writer {
         // The old handle must be closed first: it holds the file's lock.
         self.live.replace(None);
         let db = schema::open_database(&self.location.dir, &self.path)?;
-        let (loaded, next_seq, encoder) = self.load(&db)?;
+        let (loaded, arrivals, encoder) = self.load(&db)?;
         // A commit reported failed may have reached the disk after all:
         // its addresses are stored, and the book learns them.
         if encoder.len() > self.live.book().len() {
@@ -54,7 +55,7 @@ impl Writer {
         }
         self.live.replace(Some(db));
         self.tip = loaded.length;
-        self.next_seq = next_seq;
+        self.arrivals = arrivals;
         self.encoder = encoder;
         if let Health::Degraded { reloaded, .. } = &mut self.health {
             *reloaded = true;
@@ -65,7 +66,7 @@ impl Writer {
     fn load(
         &self,
         db: &redb::Database,
-    ) -> Result<(Loaded, u64, crate::store::codec::Encoder), StoreError> {
+    ) -> Result<(Loaded, Arrivals, crate::store::codec::Encoder), StoreError> {
         load::load(db, &self.path, &self.location.network)?
             .ok_or_else(|| StoreError::corrupt(&self.path, "it no longer holds any table"))
     }

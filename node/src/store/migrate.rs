@@ -1,0 +1,65 @@
+//! Upgrading a store written in an older format to [`FORMAT_VERSION`] when it is opened, in one commit, before anything is read from it.
+//!
+//! Format 1 kept the pool in a table `pool` keyed by signature text (value:
+//! the arrival number and the entry). Every new entry then landed on a random
+//! page of that table, so a commit of a few transfers rewrote as many pages.
+//! Format 2 keys the pool by arrival number (`pending`), so new entries go at
+//! the table's end; the writer finds an entry's number from its signature in
+//! memory ([`Arrivals`](super::arrivals::Arrivals)). Upgrading moves every
+//! entry under its number, drops `pool` and records format 2, all in one
+//! two-phase commit: after a crash the file holds format 1 or format 2 whole.
+//! A file of another network is refused before anything is changed.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::schema::{self, At, NetworkId, FORMAT_VERSION, META, PENDING};
+use super::StoreError;
+
+/// Format 1's pool: signature text → (arrival number, the entry as stored).
+const POOL_V1: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("pool");
+
+/// Upgrades the store in `db` to the current format if it is in format 1;
+/// leaves every other file (new, current or unknown format) to the checks
+/// that follow. Logs what it does.
+pub(super) fn upgrade(db: &Database, path: &Path, expected: &NetworkId) -> Result<(), StoreError> {
+    let txn = db.begin_read().at(path)?;
+    if txn.list_tables().at(path)?.next().is_none() || schema::stored_format(&txn, path)? != "1" {
+        return Ok(());
+    }
+    schema::check_network(&txn, path, expected)?;
+    // Refuses a format 1 file without a pool before writing anything.
+    let entries = schema::open_table(&txn, path, POOL_V1)?.len().at(path)?;
+    drop(txn);
+    tracing::info!(
+        file = %path.display(),
+        "upgrading the store from format 1 to {FORMAT_VERSION}: {entries} pending transactions to re-key by arrival"
+    );
+    let mut txn = db.begin_write().at(path)?;
+    txn.set_two_phase_commit(true);
+    {
+        let old = txn.open_table(POOL_V1).at(path)?;
+        let mut new = txn.open_table(PENDING).at(path)?;
+        for entry in old.iter().at(path)? {
+            let (signature, value) = entry.at(path)?;
+            let (seq, bytes) = value.value();
+            if new.insert(seq, bytes).at(path)?.is_some() {
+                let signature = signature.value();
+                let head = &signature[..signature.len().min(16)];
+                return Err(StoreError::corrupt(
+                    path,
+                    format!("pending transaction {head}… shares arrival number {seq} with another"),
+                ));
+            }
+        }
+    }
+    txn.delete_table(POOL_V1).at(path)?;
+    txn.open_table(META)
+        .at(path)?
+        .insert("format", FORMAT_VERSION.to_string().as_str())
+        .at(path)?;
+    txn.commit().at(path)?;
+    tracing::info!(file = %path.display(), "the store is now in format {FORMAT_VERSION}");
+    Ok(())
+}
