@@ -1,7 +1,8 @@
 //! A bounded cache of parsed addresses: a sender that pays often is decoded, checked and prepared for fast signature checks once, not on every transfer.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+
+use foldhash::{HashMap, HashMapExt as _};
 
 use wallet::{Address, WalletError};
 

@@ -44,8 +44,12 @@ struct Counters {
 
 impl Counters {
     fn drop_line(&self) {
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.unreported.fetch_add(1, Ordering::Relaxed);
+        self.drop_lines(1);
+    }
+
+    fn drop_lines(&self, lines: u64) {
+        self.total.fetch_add(lines, Ordering::Relaxed);
+        self.unreported.fetch_add(lines, Ordering::Relaxed);
     }
 
     fn total(&self) -> u64 {
@@ -150,22 +154,62 @@ impl Drop for LogGuard {
     }
 }
 
-/// The writer thread: writes each line whole, or drops and counts it.
+/// The most bytes of lines the writer thread gathers for one write.
+const BATCH_BYTES: usize = 64 << 10;
+
+/// The writer thread: writes the lines waiting in the queue together (one
+/// write call for up to [`BATCH_BYTES`], not one per line), or drops and
+/// counts them.
 fn write_lines(lines: Receiver<Message>, mut out: impl Write, counters: &Counters) {
-    for message in lines {
-        match message {
-            Message::Line(line) => {
-                report_dropped(&mut out, counters);
-                if out.write_all(&line).is_err() {
-                    counters.drop_line();
+    let mut batch = Batch::default();
+    while let Ok(first) = lines.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Line(line) => batch.push(&line),
+                Message::Flush(done) => {
+                    batch.write(&mut out, counters);
+                    // Nothing to do about a failed flush: the lines are already counted.
+                    let _ = out.flush();
+                    let _ = done.send(());
                 }
             }
-            Message::Flush(done) => {
-                // Nothing to do about a failed flush: the lines are already counted.
-                let _ = out.flush();
-                let _ = done.send(());
-            }
+            next = if batch.bytes.len() < BATCH_BYTES {
+                lines.try_recv().ok()
+            } else {
+                None
+            };
         }
+        // The queue is empty (or the batch full): written now, never held back.
+        batch.write(&mut out, counters);
+    }
+}
+
+/// Whole lines gathered for one write.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    lines: u64,
+}
+
+impl Batch {
+    fn push(&mut self, line: &[u8]) {
+        self.bytes.extend_from_slice(line);
+        self.lines += 1;
+    }
+
+    /// Writes the gathered lines after any notice of dropped ones; if the
+    /// write fails, counts them all as dropped (some may have been written).
+    fn write(&mut self, out: &mut impl Write, counters: &Counters) {
+        if self.lines == 0 {
+            return;
+        }
+        report_dropped(out, counters);
+        if out.write_all(&self.bytes).is_err() {
+            counters.drop_lines(self.lines);
+        }
+        self.bytes.clear();
+        self.lines = 0;
     }
 }
 
@@ -282,6 +326,53 @@ mod tests {
         assert!(queue.flush(Duration::from_secs(10)));
         assert_eq!(disk.text().lines().count(), 4);
         assert_eq!(queue.dropped(), 5);
+    }
+
+    /// An output that keeps each write call's bytes apart, and holds the
+    /// first call until told to go on.
+    struct Calls {
+        calls: Arc<Mutex<Vec<Vec<u8>>>>,
+        gate: Option<mpsc::Receiver<()>>,
+    }
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if let Some(gate) = self.gate.take() {
+                let _ = gate.recv();
+            }
+            self.calls.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_waiting_in_the_queue_are_written_whole_in_one_call() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (go, gate) = mpsc::channel();
+        let out = Calls {
+            calls: calls.clone(),
+            gate: Some(gate),
+        };
+        let queue = LogQueue::spawn(out, 256).unwrap();
+        write_line(&queue, "first\n");
+        // While the first write is held, the rest queue up.
+        let expected: Vec<String> = (0..200).map(|n| format!("line {n}\n")).collect();
+        for line in &expected {
+            write_line(&queue, line);
+        }
+        go.send(()).unwrap();
+        assert!(queue.flush(Duration::from_secs(10)));
+        let calls = calls.lock().unwrap();
+        let all = format!("first\n{}", expected.concat());
+        assert_eq!(String::from_utf8(calls.concat()).unwrap(), all);
+        // The held call took "first" and maybe a few lines queued at once;
+        // every line that waited behind it went out in the next call.
+        assert_eq!(calls.len(), 2, "the waiting lines go out in one write");
+        assert_eq!(queue.dropped(), 0);
     }
 
     /// An output that blocks until told to go on, like a pipe nobody reads.

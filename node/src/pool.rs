@@ -1,6 +1,8 @@
 //! The pending pool: signed transfers waiting for a block, in arrival order, each covered by its sender's balance.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use wallet::{Address, Signature};
 
