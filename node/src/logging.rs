@@ -329,15 +329,17 @@ mod tests {
     }
 
     /// An output that keeps each write call's bytes apart, and holds the
-    /// first call until told to go on.
+    /// first call (saying it has begun) until told to go on.
     struct Calls {
         calls: Arc<Mutex<Vec<Vec<u8>>>>,
+        begun: mpsc::Sender<()>,
         gate: Option<mpsc::Receiver<()>>,
     }
 
     impl Write for Calls {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             if let Some(gate) = self.gate.take() {
+                let _ = self.begun.send(());
                 let _ = gate.recv();
             }
             self.calls.lock().unwrap().push(buf.to_vec());
@@ -353,12 +355,15 @@ mod tests {
     fn lines_waiting_in_the_queue_are_written_whole_in_one_call() {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let (go, gate) = mpsc::channel();
+        let (begun, first_call) = mpsc::channel();
         let out = Calls {
             calls: calls.clone(),
+            begun,
             gate: Some(gate),
         };
         let queue = LogQueue::spawn(out, 256).unwrap();
         write_line(&queue, "first\n");
+        first_call.recv_timeout(Duration::from_secs(10)).unwrap();
         // While the first write is held, the rest queue up.
         let expected: Vec<String> = (0..200).map(|n| format!("line {n}\n")).collect();
         for line in &expected {
@@ -367,11 +372,9 @@ mod tests {
         go.send(()).unwrap();
         assert!(queue.flush(Duration::from_secs(10)));
         let calls = calls.lock().unwrap();
-        let all = format!("first\n{}", expected.concat());
-        assert_eq!(String::from_utf8(calls.concat()).unwrap(), all);
-        // The held call took "first" and maybe a few lines queued at once;
-        // every line that waited behind it went out in the next call.
-        assert_eq!(calls.len(), 2, "the waiting lines go out in one write");
+        assert_eq!(calls[0], b"first\n");
+        assert_eq!(calls[1..].concat(), expected.concat().into_bytes());
+        assert_eq!(calls.len(), 2, "the 200 waiting lines go out in one write");
         assert_eq!(queue.dropped(), 0);
     }
 
