@@ -5,8 +5,10 @@
 //! Montgomery multiplication gives a·b·R⁻¹ mod n without any division, so
 //! x^65537 = x^(2^16)·x costs 18 of them: one by R² to bring x into
 //! Montgomery form, 16 squarings, and one by x that also brings the result
-//! out of it. Nothing here needs constant time: it only ever sees public
-//! keys and signatures.
+//! out of it. The squarings have their own code: a square needs only half
+//! of the limb products of a general product (a_i·a_j = a_j·a_i), which
+//! makes x^65537 about a tenth faster. Nothing here needs constant time: it
+//! only ever sees public keys and signatures.
 
 use rsa::BigUint;
 
@@ -68,7 +70,7 @@ impl Modulus {
         let mut power = self.mul(&x.0, &self.r2);
         // After k squarings, power = x^(2^k)·R.
         for _ in 0..16 {
-            power = self.mul(&power, &power);
+            power = self.square(&power);
         }
         // x^65536·R · x ·R⁻¹ = x^65537, back out of Montgomery form.
         Residue(self.mul(&power, &x.0))
@@ -106,6 +108,66 @@ impl Modulus {
         let mut product = [0; MAX_LIMBS];
         product[..len].copy_from_slice(&t[..len]);
         product
+    }
+
+    /// a²·R⁻¹ mod n, for a < n: [`Modulus::mul`] of a by itself, with half
+    /// the limb products.
+    ///
+    /// The square is computed whole first (2·len limbs): the products a_i·a_j
+    /// with i < j once, doubled, plus the squares a_i² on the diagonal. Then
+    /// Montgomery reduction, a limb at a time: adding m·n with m chosen to
+    /// zero the lowest remaining limb, len times, leaves (a² + M·n) / R in the
+    /// upper half, below 2n.
+    fn square(&self, a: &Limbs) -> Limbs {
+        let len = self.len;
+        let n = &self.n[..len];
+        let a = &a[..len];
+        let mut t = [0u64; 2 * MAX_LIMBS];
+        let t = &mut t[..2 * len];
+        // The products a_i·a_j, i < j, at limb i + j.
+        for (i, &a_i) in a.iter().enumerate() {
+            let mut carry = 0;
+            for (t_ij, &a_j) in t[2 * i + 1..i + len].iter_mut().zip(&a[i + 1..]) {
+                (*t_ij, carry) = mul_add(a_i, a_j, *t_ij, carry);
+            }
+            // Limb i + len is not written by any earlier row.
+            if i + 1 < len {
+                t[i + len] = carry;
+            }
+        }
+        // Doubled: a shift by one bit (the sum is below 2^(128·len - 1)).
+        let mut shifted_out = 0;
+        for limb in t.iter_mut() {
+            (*limb, shifted_out) = ((*limb << 1) | shifted_out, *limb >> 63);
+        }
+        // Plus the diagonal a_i² at limb 2i; the total a² < 2^(128·len) fits.
+        let mut carry = false;
+        for (pair, &a_i) in t.chunks_exact_mut(2).zip(a) {
+            let (low, high) = mul_add(a_i, a_i, pair[0], u64::from(carry));
+            pair[0] = low;
+            (pair[1], carry) = pair[1].overflowing_add(high);
+        }
+        // Reduction: after step i the limbs below i + 1 are zero; `above`
+        // carries what overflowed limb i + len into limb i + 1 + len.
+        let mut above = 0u64;
+        for i in 0..len {
+            let m = t[i].wrapping_mul(self.n0_inv);
+            let mut carry = 0;
+            for (t_ij, &n_j) in t[i..i + len].iter_mut().zip(n) {
+                (*t_ij, carry) = mul_add(m, n_j, *t_ij, carry);
+            }
+            let (sum, overflow_carry) = t[i + len].overflowing_add(carry);
+            let (sum, overflow_above) = sum.overflowing_add(above);
+            t[i + len] = sum;
+            above = u64::from(overflow_carry) + u64::from(overflow_above);
+        }
+        // (a² + M·n) / R < 2n: one subtraction brings it below n.
+        let mut square = [0; MAX_LIMBS];
+        square[..len].copy_from_slice(&t[len..]);
+        if above != 0 || !self.below_n(&square[..len]) {
+            sub_assign(&mut square[..len], n);
+        }
+        square
     }
 
     /// Whether the `len`-limb number `x` is below n.

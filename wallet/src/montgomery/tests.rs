@@ -123,6 +123,26 @@ proptest! {
     }
 
     #[test]
+    fn a_square_is_the_product_of_a_number_by_itself(
+        bits in prop_oneof![2048usize..=4096, 1usize..2048],
+        seed in proptest::collection::vec(any::<u8>(), 1..600),
+        x in proptest::collection::vec(any::<u8>(), 0..520),
+        near_n in any::<bool>(),
+    ) {
+        let n = odd_modulus(bits, &seed);
+        let x = BigUint::from_bytes_be(&x) % &n;
+        // Numbers just below n make the largest squares and carries.
+        let x = if near_n { &n - BigUint::from(1u8) - (&x >> (bits / 2)) } else { x };
+        let modulus = Modulus::new(&n).unwrap();
+        let size = n.bits().div_ceil(8);
+        let mut bytes = vec![0; size];
+        let x_bytes = x.to_bytes_be();
+        bytes[size - x_bytes.len()..].copy_from_slice(&x_bytes);
+        let residue = modulus.residue(&bytes).expect("x is below n");
+        prop_assert_eq!(modulus.square(&residue.0), modulus.mul(&residue.0, &residue.0));
+    }
+
+    #[test]
     fn pow_65537_agrees_with_the_general_code(
         bits in prop_oneof![2048usize..=4096, 1usize..2048],
         seed in proptest::collection::vec(any::<u8>(), 1..600),
