@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use super::Request;
 
 /// How long the writer may wait, before a commit, for the submitters the
-/// previous commit answered: at most half of that commit's time, and never
-/// more than this.
+/// previous commit answered: at most this fraction of that commit's time...
+const LINGER_DIVISOR: u32 = 5;
+/// ...and never more than this.
 const MAX_LINGER: Duration = Duration::from_millis(2);
 
 /// What the previous commit tells the next one's gathering.
@@ -23,18 +24,21 @@ pub(super) struct Gathering {
 impl Gathering {
     /// Adds to `queued` (requests that arrived during the previous commit)
     /// the ones that arrive until as many more as the previous round answered
-    /// are there, or half the previous round's time has passed since it
+    /// are there, or a fifth of the previous round's time has passed since it
     /// ended; with nothing queued, waits for one request whatever the time.
     ///
     /// Without this, concurrent submitters split into two groups that take
     /// turns: one commits while the other, just answered, submits again and
     /// waits a whole commit. Waiting a fraction of a commit for them instead
-    /// lets one commit carry both. A lone submitter is never waited for
-    /// beyond its own request, and after an idle spell the first request
-    /// starts a commit at once.
+    /// lets one commit carry both. The wait is short because the disk idles
+    /// through it: on a disk (commits of about 0.4 ms, two fsyncs each) 16
+    /// submitters got 14,000 transfers a second in with a fifth or no wait
+    /// against 12,000 with half, while in memory the three were alike. A
+    /// lone submitter is never waited for beyond its own request, and after
+    /// an idle spell the first request starts a commit at once.
     pub(super) fn gather(&self, queued: &mut Vec<Request>, requests: &mpsc::Receiver<Request>) {
         let target = queued.len() + self.answered;
-        let deadline = Instant::now() + (self.took / 2).min(MAX_LINGER);
+        let deadline = Instant::now() + (self.took / LINGER_DIVISOR).min(MAX_LINGER);
         if queued.is_empty() {
             // Past the deadline when it comes after an idle spell: then alone.
             match requests.recv() {
