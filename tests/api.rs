@@ -1005,3 +1005,55 @@ fn full_precision_timestamps_survive_json_round_trips() {
     let mined = node.mine();
     assert_eq!(mined["previous_hash"], health["tip"]);
 }
+
+/// Sends `request` as it is on a new connection and reads until the node
+/// closes it (bounded by [`CALL`]); the head and the body apart.
+fn raw_exchange(node: &TestNode, request: &str) -> (String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let host = node.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("the node accepts");
+    stream.set_read_timeout(Some(CALL)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("the node ends the answer by closing the connection");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("the answer has a head");
+    let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
+    (head, answer[split + 4..].to_vec())
+}
+
+#[test]
+fn an_http_1_0_client_gets_the_streamed_chain_unchunked() {
+    // HTTP/1.0 has no chunked encoding: a streamed answer must reach such a
+    // client as plain bytes ended by the connection's close, not with chunk
+    // sizes mixed into the JSON.
+    let node = TestNode::start();
+    mine_blocks(&node, 2);
+    let (status, whole) = node.get("/chain");
+    assert_eq!(status, 200);
+    let (status, page) = node.get("/chain?from=2&limit=1");
+    assert_eq!(status, 200);
+    for (path, expected) in [("/chain", &whole), ("/chain?from=2&limit=1", &page)] {
+        let (head, body) = raw_exchange(&node, &format!("GET {path} HTTP/1.0\r\n\r\n"));
+        assert!(head.starts_with("http/1.0 200"), "{path}: {head}");
+        assert!(!head.contains("transfer-encoding"), "{path}: {head}");
+        let body: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{path}: not plain JSON ({e}): {body:?}"));
+        assert_eq!(&body, expected, "{path}");
+    }
+    // The other answer that streams the chain.
+    let (head, body) = raw_exchange(&node, "GET /nodes/resolve HTTP/1.0\r\n\r\n");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    let body: Value = serde_json::from_slice(&body).expect("/nodes/resolve is plain JSON");
+    assert_eq!(body["chain"], whole["chain"]);
+    // HTTP/1.1 clients still get it chunked.
+    let (head, _) = raw_exchange(
+        &node,
+        "GET /chain HTTP/1.1\r\nhost: sigchain\r\nconnection: close\r\n\r\n",
+    );
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+}

@@ -8,8 +8,15 @@
 //! whatever the chain's length. A failure once the answer has started can
 //! only cut the connection short (the client sees an unfinished body); it
 //! is logged.
+//!
+//! HTTP/1.1 clients get the body chunked. HTTP/1.0 has no chunked encoding
+//! (RFC 9112 §7.1): such a client gets the bytes as they are, ended by the
+//! server closing the connection, the one way 1.0 delimits a body whose
+//! length is not known in advance.
 
+use actix_web::http::Version;
 use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::Stream;
 
 use crate::store::{StoreError, StoreReader};
@@ -125,10 +132,26 @@ pub enum ChainStreamError {
     Stopped(#[from] tokio::task::JoinError),
 }
 
+/// The 200 answer carrying `body` as JSON, framed for `req`'s HTTP version.
+pub fn respond(req: &HttpRequest, body: ChainStream) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/json");
+    if req.version() == Version::HTTP_10 {
+        response.force_close();
+    }
+    let mut response = response.streaming(stream(body));
+    if req.version() == Version::HTTP_10 {
+        response.head_mut().no_chunking(true);
+    }
+    response
+}
+
 /// The body as a stream of chunks; each chunk that reads blocks is made on
 /// the blocking pool. An error ends the connection without finishing the
-/// body, so the client cannot take a cut answer for a whole one.
-pub fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, ChainStreamError>> {
+/// body, so the client cannot take a cut answer for a whole one (for an
+/// HTTP/1.0 client, whose body ends with the connection, the JSON is left
+/// unclosed).
+fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, ChainStreamError>> {
     futures_util::stream::unfold(Some(body), |body| async move {
         let mut body = body?;
         let made = if body.reads_blocks() {

@@ -78,10 +78,7 @@ pub async fn chain(
     };
     // From the store, not memory: no state lock, and only what is committed.
     let reader = node.chain_reader().await?;
-    let body = ChainStream::new(reader, from, limit);
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .streaming(chain::stream(body)))
+    Ok(chain::respond(&req, ChainStream::new(reader, from, limit)))
 }
 
 /// `GET /transactions`: the pending pool, oldest first.
@@ -294,9 +291,8 @@ pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResp
     }
     closing.push(b'}');
     let reader = node.chain_reader().await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .streaming(chain::stream(ChainStream::whole(reader, opening, closing))))
+    let body = ChainStream::whole(reader, opening, closing);
+    Ok(chain::respond(&req, body))
 }
 
 /// `GET /secret`: the node's secret, for loopback callers only.
