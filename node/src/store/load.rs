@@ -1,12 +1,13 @@
-//! Reading what is stored into [`Loaded`] at start-up, in one read transaction: the chain's length (its blocks are read in chunks afterwards), the pool and the peers.
+//! Reading what is stored into [`Loaded`] at start-up, in one read transaction and the pending journal: the chain's length (its blocks are read in chunks afterwards), the pool and the peers.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::arrivals::Arrivals;
 use super::schema::{self, At, NetworkId, ADDRESSES, BLOCKS, PEERS, PENDING};
-use super::{codec, StoreError};
+use super::{codec, journal, StoreError};
 use crate::chain::{BlockHash, Transaction};
 
 /// What is stored, as [`Store::open`](super::Store::open) read it: not yet
@@ -24,21 +25,35 @@ pub struct Loaded {
     pub peers: Vec<String>,
 }
 
-/// Reads the whole store in one read transaction, with the pool's arrival
-/// numbers and the address numbering; `None` for a database without tables (a new file).
+/// Everything [`load`] read: what the node gets, and what the writer needs
+/// to go on (the pool's arrival numbers, the address numbering, the journal).
+pub(super) struct Stored {
+    pub(super) loaded: Loaded,
+    pub(super) arrivals: Arrivals,
+    pub(super) encoder: codec::Encoder,
+    /// The recorded epoch, whose journal `journal` is.
+    pub(super) epoch: u64,
+    pub(super) journal: journal::Read,
+}
+
+/// Reads the whole store in one read transaction, and the pending journal
+/// of the epoch it records from `dir`; `None` for a database without tables (a new file).
 pub(super) fn load(
     db: &Database,
     path: &Path,
+    dir: &Path,
     expected: &NetworkId,
-) -> Result<Option<(Loaded, Arrivals, codec::Encoder)>, StoreError> {
+) -> Result<Option<Stored>, StoreError> {
     let txn = db.begin_read().at(path)?;
     if txn.list_tables().at(path)?.next().is_none() {
         return Ok(None);
     }
     let stored = schema::check_meta(&txn, path, expected)?;
+    let epoch = schema::journal_epoch(&txn, path)?;
     let mut decoder = codec::Decoder::new(read_addresses(&txn, path)?);
     let length = check_blocks(&txn, path, &mut decoder, stored.genesis)?;
-    let (pool, arrivals) = read_pool(&txn, path, &mut decoder)?;
+    let journal = journal::read(dir, epoch)?;
+    let (pool, arrivals) = read_pool(&txn, path, &mut decoder, &journal)?;
     let peers = read_peers(&txn, path)?;
     let loaded = Loaded {
         length,
@@ -46,7 +61,13 @@ pub(super) fn load(
         peers,
     };
     let encoder = codec::Encoder::new(decoder.into_texts());
-    Ok(Some((loaded, arrivals, encoder)))
+    Ok(Some(Stored {
+        loaded,
+        arrivals,
+        encoder,
+        epoch,
+        journal,
+    }))
 }
 
 /// The address texts, in number order; a gap in the numbers is damage.
@@ -111,25 +132,51 @@ fn check_blocks(
     Ok(count)
 }
 
-/// The pending pool in arrival order (the table's key order), and the arrival numbers of its entries.
+/// The pending pool in arrival order: the `pending` table's entries (its
+/// key order) less those the journal removed, with those it added; and the
+/// arrival numbers of its entries.
 fn read_pool(
     txn: &ReadTransaction,
     path: &Path,
     decoder: &mut codec::Decoder,
+    journal: &journal::Read,
 ) -> Result<(Vec<Transaction>, Arrivals), StoreError> {
     let table = schema::open_table(txn, path, PENDING)?;
-    let mut pool = Vec::new();
-    let mut arrivals = Arrivals::starting_at(0);
+    let mut pool = BTreeMap::new();
     for entry in table.iter().at(path)? {
         let (seq, bytes) = entry.at(path)?;
         let seq = seq.value();
+        let tx = decoder.transaction(bytes.value()).map_err(|e| {
+            StoreError::corrupt(
+                path,
+                format!("pending transaction {seq} is unreadable: {e}"),
+            )
+        })?;
+        pool.insert(seq, tx);
+    }
+    let damaged = |detail: String| StoreError::corrupt(&journal.path, detail);
+    for seq in &journal.removed {
+        if pool.remove(seq).is_none() {
+            return Err(damaged(format!(
+                "it removes pending transaction {seq}, which is not stored"
+            )));
+        }
+    }
+    for (seq, tx) in &journal.added {
+        if pool.insert(*seq, tx.clone()).is_some() {
+            return Err(damaged(format!(
+                "it adds pending transaction {seq}, which the database already holds"
+            )));
+        }
+    }
+    let mut arrivals = Arrivals::starting_at(0);
+    for (&seq, tx) in &pool {
         let unreadable = |e: String| {
             StoreError::corrupt(
                 path,
                 format!("pending transaction {seq} is unreadable: {e}"),
             )
         };
-        let tx = decoder.transaction(bytes.value()).map_err(unreadable)?;
         let signature = tx.signature().ok_or_else(|| {
             unreadable("it is a mining reward, which is never pending".to_owned())
         })?;
@@ -139,9 +186,8 @@ fn read_pool(
                 twice.first
             ))
         })?;
-        pool.push(tx);
     }
-    Ok((pool, arrivals))
+    Ok((pool.into_values().collect(), arrivals))
 }
 
 /// The peer list, in the order it was registered.

@@ -1,30 +1,38 @@
-//! The node's data directory: chain, pending pool and peers in one crash-safe redb file, written by one group-committing thread.
+//! The node's data directory: chain, pending pool and peers in a crash-safe redb file and the pool's recent changes in an append-only journal, written by one group-committing thread.
 //!
 //! # Layout of a data directory
 //!
 //! - `LOCK`: held with an exclusive lock while a node uses the directory; holds its process id.
 //! - `chain.redb`: the redb database (tables below).
+//! - `pending-E.log`: the pending journal of epoch E (the one `meta`
+//!   records): the pool's changes since the last redb commit, a checksummed
+//!   frame per commit (see `journal.rs`).
 //! - `node.key`: the node's wallet secret, mode 0600 (see [`load_or_create_wallet`]).
 //! - `space-probe`: only while writes are refused after a failed commit: the
 //!   file [`Store::probe`] writes and removes to see whether the disk has room.
 //!
 //! # Tables of `chain.redb`
 //!
-//! - `meta`: `format`, `genesis` (hex hash) and `difficulty`, as text: what network the file is for.
+//! - `meta`: `format`, `genesis` (hex hash) and `difficulty`, as text: what
+//!   network the file is for; `journal`: the epoch of the pending journal.
 //! - `addresses`: number → wallet address text. Blocks and pool entries refer
 //!   to addresses by these numbers (see `codec` for why).
 //! - `blocks`: block index (1 = genesis) → the block's JSON, addresses numbered.
 //! - `pending`: arrival number → the pending transaction's JSON, addresses
-//!   numbered: new entries go at the table's end and the pool loads in
+//!   numbered, as of the last redb commit (the journal holds the changes
+//!   since): new entries go at the table's end and the pool loads in
 //!   arrival order. The writer finds an entry's number from its signature in
 //!   memory (`arrivals.rs`). (Format 1 keyed this table, then named `pool`,
 //!   by signature; `migrate.rs` upgrades such a file at open.)
 //! - `peers`: peer address → its position in the list (registration order).
 //!
 //! The store never decides validity: the node checks what it loads and what it
-//! submits. Every commit is durable when it returns (redb's default
-//! `Durability::Immediate`) and uses two-phase commit, so after a crash the
-//! file holds exactly the last acknowledged commit, and a committed page that
+//! submits. Every commit is durable when it is acknowledged. A commit that
+//! only changes the pool is one journal frame and one `fdatasync`; every
+//! other commit is a redb transaction (redb's default `Durability::Immediate`,
+//! two-phase commit) that also folds the journal into the `pending` table
+//! and starts the next epoch's journal. After a crash the directory holds
+//! exactly the last acknowledged commit, and a committed page that
 //! fails its checksum later can only mean outside damage, which is reported
 //! instead of being silently rolled back. Every open verifies the checksums
 //! of the whole file (redb's integrity check), so a damaged file is refused
@@ -42,6 +50,7 @@
 //!   new store and checking the `meta` table of an existing one.
 //! - `migrate.rs`: upgrading a store of an older format at open.
 //! - `arrivals.rs`: the writer's map from a pending signature to its arrival number.
+//! - `journal.rs`: the pending journal's file format, appending and reading it.
 //! - `load.rs`: reading everything stored into [`Loaded`] at start-up.
 //! - `read.rs`: [`StoreReader`], a snapshot of what is committed, read beside
 //!   the writer (the database handle and address book they share).
@@ -55,6 +64,7 @@ mod arrivals;
 mod codec;
 mod dir;
 mod error;
+mod journal;
 mod keyfile;
 mod load;
 mod migrate;
@@ -176,10 +186,23 @@ impl Store {
         create_dir(dir)?;
         let lock = dir::lock_dir(dir)?;
         let db = schema::open_database(dir, &path)?;
-        migrate::upgrade(&db, &path, expected)?;
-        let (loaded, arrivals, encoder) = match load::load(&db, &path, expected)? {
-            Some(found) => found,
+        migrate::upgrade(&db, &path, dir, expected)?;
+        let (loaded, resume) = match load::load(&db, &path, dir, expected)? {
+            Some(stored) => {
+                let resume = writer::Resume {
+                    tip: stored.loaded.length,
+                    arrivals: stored.arrivals,
+                    encoder: stored.encoder,
+                    epoch: stored.epoch,
+                    journal: journal::Journal::resume(&stored.journal)?,
+                    journaled: stored.journal.added,
+                    unbased: stored.journal.removed,
+                };
+                (stored.loaded, resume)
+            }
             None => {
+                // The journal first: the database's first commit records it.
+                let journal = journal::Journal::create(dir, 0)?;
                 let encoder = schema::initialize(&db, &path, expected, genesis)?;
                 // The new file's directory entry must survive a power cut too.
                 sync_dir(dir)?;
@@ -188,15 +211,25 @@ impl Store {
                     pool: Vec::new(),
                     peers: Vec::new(),
                 };
-                (loaded, arrivals::Arrivals::default(), encoder)
+                let resume = writer::Resume {
+                    tip: 1,
+                    arrivals: arrivals::Arrivals::default(),
+                    encoder,
+                    epoch: 0,
+                    journal,
+                    journaled: Default::default(),
+                    unbased: Vec::new(),
+                };
+                (loaded, resume)
             }
         };
-        let tip = loaded.length;
+        // Journals of folds that a crash interrupted.
+        journal::remove_others(dir, resume.epoch)?;
         let location = writer::Location {
             dir: dir.to_owned(),
             network: *expected,
         };
-        let started = writer::spawn(db, path.clone(), location, tip, arrivals, encoder)?;
+        let started = writer::spawn(db, path.clone(), location, resume)?;
         let store = Store {
             inner: Arc::new(Inner {
                 path,

@@ -12,8 +12,11 @@ use super::StoreError;
 use crate::chain::{Block, BlockHash};
 
 /// The layout of the tables; a file recording another number is refused,
-/// except format 1, which is upgraded at open (see `migrate.rs`).
-pub const FORMAT_VERSION: u32 = 2;
+/// except formats 1 and 2, which are upgraded at open (see `migrate.rs`).
+pub const FORMAT_VERSION: u32 = 3;
+/// The `meta` field naming the epoch of the pending journal that goes with
+/// the `pending` table (see `journal.rs`).
+pub(super) const JOURNAL_EPOCH: &str = "journal";
 /// redb's page cache. Its default (1 GiB) would keep every page read at
 /// start-up in memory (66 MiB at 100,000 blocks); the node keeps the chain in
 /// its own structures and the writer only touches the tip of each table.
@@ -81,6 +84,7 @@ pub(super) fn initialize(
             ("format", FORMAT_VERSION.to_string()),
             ("genesis", network.genesis.to_hex()),
             ("difficulty", network.difficulty.to_string()),
+            (JOURNAL_EPOCH, "0".to_owned()),
         ] {
             meta.insert(key, value.as_str()).at(path)?;
         }
@@ -144,6 +148,18 @@ pub(super) fn check_meta(
         });
     }
     check_network(txn, path, expected)
+}
+
+/// The epoch of the pending journal recorded in `meta`.
+pub(super) fn journal_epoch(txn: &ReadTransaction, path: &Path) -> Result<u64, StoreError> {
+    meta_field(&open_table(txn, path, META)?, path, JOURNAL_EPOCH)?
+        .parse()
+        .map_err(|e| {
+            StoreError::corrupt(
+                path,
+                format!("the recorded journal epoch is unreadable: {e}"),
+            )
+        })
 }
 
 /// The format number recorded in `meta`, as text.

@@ -1,10 +1,11 @@
-//! The writer thread: it drains queued requests into one redb write transaction (group commit, waiting a little for submitters it just answered), refusing requests that do not fit the stored chain, and applies each [`Op`] to the tables; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
+//! The writer thread: it drains queued requests into one commit (group commit, waiting a little for submitters it just answered), refusing requests that do not fit the stored chain; a commit of pool changes only is a frame appended to the pending journal, any other is a redb write transaction that applies each [`Op`] to the tables and folds the journal in; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
 
 mod gather;
 mod recover;
 
 pub use recover::PROBE_FILE;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -18,8 +19,9 @@ use tokio::sync::oneshot;
 use wallet::Signature;
 
 use super::arrivals::Arrivals;
+use super::journal::{self, Frame, Journal};
 use super::read::Live;
-use super::schema::{self, At, NetworkId, BLOCKS, PEERS, PENDING};
+use super::schema::{self, At, NetworkId, BLOCKS, JOURNAL_EPOCH, META, PEERS, PENDING};
 use super::{codec, Loaded, StoreError};
 use crate::chain::{Block, Transaction};
 use gather::Gathering;
@@ -116,24 +118,41 @@ pub(super) struct Location {
 /// Told of each commit: how many requests it grouped, and how long it took.
 pub type CommitObserver = Box<dyn Fn(usize, Duration) + Send + Sync>;
 
-/// Starts the writer thread on `db`, whose chain has `tip` blocks and whose
-/// pool entries are numbered as `arrivals` says.
+/// Where the writer starts: what is stored, as read at open.
+pub(super) struct Resume {
+    /// The chain's length.
+    pub(super) tip: u64,
+    /// The arrival numbers of the pool's entries.
+    pub(super) arrivals: Arrivals,
+    pub(super) encoder: codec::Encoder,
+    /// The recorded epoch and its journal, open for appending.
+    pub(super) epoch: u64,
+    pub(super) journal: Journal,
+    /// What that journal holds: entries added, table entries removed.
+    pub(super) journaled: BTreeMap<u64, Transaction>,
+    pub(super) unbased: Vec<u64>,
+}
+
+/// Starts the writer thread on `db`, going on from `resume`.
 pub(super) fn spawn(
     db: Database,
     path: Arc<Path>,
     location: Location,
-    tip: u64,
-    arrivals: Arrivals,
-    encoder: codec::Encoder,
+    resume: Resume,
 ) -> Result<Started, StoreError> {
-    let live = Arc::new(Live::new(db, encoder.texts()));
+    let live = Arc::new(Live::new(db, resume.encoder.texts()));
     let writer = Writer {
         live: live.clone(),
         path: path.clone(),
         location,
-        tip,
-        arrivals,
-        encoder,
+        tip: resume.tip,
+        arrivals: resume.arrivals,
+        encoder: resume.encoder,
+        epoch: resume.epoch,
+        journal: Some(resume.journal),
+        journaled: resume.journaled,
+        unbased: resume.unbased,
+        frame: Frame::default(),
         shared: Arc::new(Shared::default()),
         health: Health::Healthy,
     };
@@ -167,6 +186,18 @@ struct Writer {
     arrivals: Arrivals,
     /// The address numbering, as stored.
     encoder: codec::Encoder,
+    /// The journal epoch recorded in the database.
+    epoch: u64,
+    /// The journal of `epoch`, open for appending; `None` from a failed
+    /// commit on (the end of a failed append is unknown) until a fold
+    /// starts the next one.
+    journal: Option<Journal>,
+    /// Pool entries added in this epoch and still pending: in the journal, not the `pending` table.
+    journaled: BTreeMap<u64, Transaction>,
+    /// Arrival numbers of `pending` table entries removed in this epoch.
+    unbased: Vec<u64>,
+    /// The frame being built, its buffer kept between commits.
+    frame: Frame,
     shared: Arc<Shared>,
     health: Health,
 }
@@ -266,6 +297,13 @@ impl Writer {
                 took: started.elapsed(),
             };
         }
+        // A store stopped cleanly holds its whole pool in the database.
+        let journaled = !self.journaled.is_empty() || !self.unbased.is_empty();
+        if matches!(self.health, Health::Healthy) && journaled {
+            if let Err(e) = self.write(&[]) {
+                tracing::warn!(error = %e, "could not fold the pending journal into the database at shutdown; the next start reads it");
+            }
+        }
         // Closed now, not when the last reader lets go of the shared handle:
         // the store may be opened again as soon as it is dropped.
         self.live.replace(None);
@@ -306,7 +344,7 @@ impl Writer {
             Ok(())
         } else {
             let started = Instant::now();
-            match self.write(&accepted) {
+            match self.commit(&accepted) {
                 Ok(()) => {
                     self.shared.commits.fetch_add(1, Ordering::Relaxed);
                     if let Some(observe) = self.shared.observer.get() {
@@ -331,6 +369,7 @@ impl Writer {
     /// anyone hears of the failure, so whoever does sees the store degraded.
     fn fail(&mut self, error: &StoreError) {
         self.live.replace(None);
+        self.journal = None;
         let reason = error.to_string();
         self.shared.set_degraded(Some(reason.clone()));
         self.shared.failures.fetch_add(1, Ordering::SeqCst);
@@ -340,7 +379,65 @@ impl Writer {
         };
     }
 
-    /// Applies the accepted requests in one write transaction and commits it.
+    /// Commits the accepted requests: appended to the journal if they only
+    /// change the pool and the journal is open and not yet due for a fold;
+    /// otherwise written to the database.
+    fn commit(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
+        let pool_only = accepted
+            .iter()
+            .flat_map(|ops| ops.iter())
+            .all(|op| matches!(op, Op::AddPending(_) | Op::RemovePending(_)));
+        match &self.journal {
+            Some(open) if pool_only && open.len() < journal::FOLD_AT => self.append(accepted),
+            _ => self.write(accepted),
+        }
+    }
+
+    /// Appends the accepted pool changes to the journal as one frame.
+    fn append(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
+        self.frame.clear();
+        for op in accepted.iter().flat_map(|ops| ops.iter()) {
+            match op {
+                Op::AddPending(tx) => {
+                    let signature = tx
+                        .signature()
+                        .expect("requests with unsigned pending entries were rejected");
+                    let (seq, replaced) = self.arrivals.arrive(signature);
+                    if let Some(old) = replaced {
+                        self.forget(old);
+                    }
+                    self.frame.add(seq, tx);
+                    self.journaled.insert(seq, tx.clone());
+                }
+                Op::RemovePending(signatures) => {
+                    for signature in signatures {
+                        if let Some(seq) = self.arrivals.leave(signature) {
+                            self.forget(seq);
+                        }
+                    }
+                }
+                other => unreachable!("only pool changes are journaled, not {other:?}"),
+            }
+        }
+        if self.frame.is_empty() {
+            return Ok(());
+        }
+        self.journal
+            .as_mut()
+            .expect("commit appends only to an open journal")
+            .append(&mut self.frame)
+    }
+
+    /// Records that the entry under `seq` left the pool.
+    fn forget(&mut self, seq: u64) {
+        if self.journaled.remove(&seq).is_none() {
+            self.unbased.push(seq);
+        }
+        self.frame.remove(seq);
+    }
+
+    /// Applies the accepted requests in one write transaction that also folds
+    /// the journal in, and commits it (see `journal.rs` for the order of steps).
     fn write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
         let result = self.try_write(accepted);
         match result {
@@ -354,8 +451,11 @@ impl Writer {
 
     fn try_write(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
         let path = &*self.path;
+        let dir = &self.location.dir;
+        let next = self.epoch + 1;
         let db = self.live.database();
         let db = db.as_ref().expect("a healthy writer has its database open");
+        let next_journal = Journal::create(dir, next)?;
         let mut txn = db.begin_write().at(path)?;
         txn.set_two_phase_commit(true);
         let tip = {
@@ -368,14 +468,28 @@ impl Writer {
                 path,
                 tip: self.tip,
             };
+            tables.fold(&self.journaled, &self.unbased)?;
             for op in accepted.iter().flat_map(|ops| ops.iter()) {
                 tables.apply(op)?;
             }
             tables.tip
         };
         schema::store_addresses(&txn, &self.encoder, path)?;
+        txn.open_table(META)
+            .at(path)?
+            .insert(JOURNAL_EPOCH, next.to_string().as_str())
+            .at(path)?;
         txn.commit().at(path)?;
         self.tip = tip;
+        self.epoch = next;
+        self.journal = Some(next_journal);
+        self.journaled.clear();
+        self.unbased.clear();
+        // The old journal no longer counts; one left behind is removed at the next open.
+        let old = journal::path(dir, next - 1);
+        if let Err(e) = std::fs::remove_file(&old) {
+            tracing::warn!(file = %old.display(), error = %e, "cannot remove a folded pending journal");
+        }
         Ok(())
     }
 }
@@ -392,6 +506,23 @@ struct Tables<'txn, 'w> {
 }
 
 impl Tables<'_, '_> {
+    /// Writes the journal's changes into the `pending` table.
+    fn fold(
+        &mut self,
+        journaled: &BTreeMap<u64, Transaction>,
+        unbased: &[u64],
+    ) -> Result<(), StoreError> {
+        for seq in unbased {
+            self.pending.remove(seq).at(self.path)?;
+        }
+        for (seq, tx) in journaled {
+            self.pending
+                .insert(seq, self.encoder.transaction(tx).as_slice())
+                .at(self.path)?;
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, op: &Op) -> Result<(), StoreError> {
         match op {
             Op::AppendBlock { block, mined } => {

@@ -12,9 +12,9 @@ use std::io::{self, Write as _};
 use std::path::Path;
 
 use super::{Control, Health, Writer};
-use crate::store::arrivals::Arrivals;
-use crate::store::schema::{self, At};
-use crate::store::{load, Loaded, StoreError};
+use crate::store::load::Stored;
+use crate::store::schema;
+use crate::store::{journal, load, Loaded, StoreError};
 
 /// The file the space probe writes in the data directory, and removes.
 pub const PROBE_FILE: &str = "space-probe";
@@ -42,32 +42,34 @@ impl Writer {
         let Health::Degraded { .. } = self.health else {
             let db = self.live.database();
             let db = db.as_ref().expect("a healthy writer has its database open");
-            return self.load(db).map(|(loaded, ..)| loaded);
+            return self.load(db).map(|stored| stored.loaded);
         };
         // The old handle must be closed first: it holds the file's lock.
         self.live.replace(None);
         let db = schema::open_database(&self.location.dir, &self.path)?;
-        let (loaded, arrivals, encoder) = self.load(&db)?;
+        let stored = self.load(&db)?;
         // A commit reported failed may have reached the disk after all:
         // its addresses are stored, and the book learns them.
-        if encoder.len() > self.live.book().len() {
-            self.live.book().catch_up(encoder.texts());
+        if stored.encoder.len() > self.live.book().len() {
+            self.live.book().catch_up(stored.encoder.texts());
         }
         self.live.replace(Some(db));
-        self.tip = loaded.length;
-        self.arrivals = arrivals;
-        self.encoder = encoder;
+        self.tip = stored.loaded.length;
+        self.arrivals = stored.arrivals;
+        self.encoder = stored.encoder;
+        // The journal stays closed: the probe's fold starts the next one.
+        self.epoch = stored.epoch;
+        self.journaled = stored.journal.added;
+        self.unbased = stored.journal.removed;
+        let loaded = stored.loaded;
         if let Health::Degraded { reloaded, .. } = &mut self.health {
             *reloaded = true;
         }
         Ok(loaded)
     }
 
-    fn load(
-        &self,
-        db: &redb::Database,
-    ) -> Result<(Loaded, Arrivals, crate::store::codec::Encoder), StoreError> {
-        load::load(db, &self.path, &self.location.network)?
+    fn load(&self, db: &redb::Database) -> Result<Stored, StoreError> {
+        load::load(db, &self.path, &self.location.dir, &self.location.network)?
             .ok_or_else(|| StoreError::corrupt(&self.path, "it no longer holds any table"))
     }
 
@@ -91,15 +93,16 @@ impl Writer {
             let db = schema::open_database(&self.location.dir, &self.path)?;
             self.live.replace(Some(db));
         }
-        let committed = {
-            let db = self.live.database();
-            let db = db.as_ref().expect("the database was opened just above");
-            empty_commit(db, &self.path)
-        };
-        if let Err(e) = committed {
+        // A commit that folds the reloaded journal in and starts a new one:
+        // the database commits again, and the journal appended to next
+        // ends where its last frame does.
+        if let Err(e) = self.write(&[]) {
             // This handle now refuses every operation: open the file afresh next time.
             self.live.replace(None);
             return Err(e);
+        }
+        if let Err(e) = journal::remove_others(&self.location.dir, self.epoch) {
+            tracing::warn!(error = %e, "cannot remove the pending journals of failed commits");
         }
         self.health = Health::Healthy;
         self.shared.set_degraded(None);
@@ -121,11 +124,4 @@ fn probe_space(path: &Path) -> io::Result<()> {
         other => other,
     };
     written.and(removed)
-}
-
-/// Commits a write transaction that changes nothing: the database writes again.
-fn empty_commit(db: &redb::Database, path: &Path) -> Result<(), StoreError> {
-    let mut txn = db.begin_write().at(path)?;
-    txn.set_two_phase_commit(true);
-    txn.commit().at(path)
 }
