@@ -1058,7 +1058,7 @@ fn a_long_journal_is_folded_into_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path());
     let first = journals(dir.path());
-    // About 1 KB a transfer: 10,000 pass the 8 MiB at which the journal is folded.
+    // Over 1 KB a transfer: 10,000 pass the 8 MiB at which the journal is folded.
     for batch in 0..20u32 {
         let ops = (batch * 500..(batch + 1) * 500)
             .map(|n| Op::AddPending(transfer(n)))
@@ -1068,7 +1068,6 @@ fn a_long_journal_is_folded_into_the_database() {
     let now = journals(dir.path());
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now, first, "a later epoch's journal");
-    assert!(std::fs::metadata(&now[0]).unwrap().len() < 8 << 20);
     let copy = copy_store(dir.path());
     let (_copy_store, loaded) = open(copy.path());
     assert_eq!(loaded.pool, (0..10_000).map(transfer).collect::<Vec<_>>());
@@ -1088,20 +1087,40 @@ fn an_interrupted_journal_write_is_dropped_and_damage_or_a_missing_journal_refus
     let name = journal.file_name().unwrap().to_owned();
     let bytes = std::fs::read(&journal).unwrap();
 
-    // A frame cut short at the end: never acknowledged, dropped.
+    // The file: a 32-byte header, frames of a 20-byte head (magic, length,
+    // checksum) and a payload ending in a transfer's JSON, then zeros.
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    assert_eq!(
+        bytes[end - 1],
+        b'}',
+        "the last frame ends with a transfer's JSON"
+    );
+    assert!(bytes.len() > end + 8192, "room is written ahead");
+
+    // A write a crash interrupted after the last frame: some of its pages on
+    // disk (a head and part of its payload, and a piece a page later).
+    // Never acknowledged: dropped, and appending goes on after the last frame.
     let torn = copy_store(dir.path());
     let mut tail = bytes.clone();
-    tail.extend_from_slice(&900u32.to_le_bytes());
-    tail.extend_from_slice(&[7; 60]);
+    tail.copy_within(32..52, end);
+    tail[end + 20..end + 80].fill(7);
+    tail[end + 4096..end + 4196].fill(9);
     std::fs::write(torn.path().join(&name), &tail).unwrap();
     let (store, loaded) = open(torn.path());
     assert_eq!(loaded, pristine);
+    store
+        .write(vec![Op::AddPending(transfer(100_000))])
+        .unwrap();
+    let copy = copy_store(torn.path());
     drop(store);
+    let (_again, loaded) = open(copy.path());
+    assert_eq!(loaded.pool.last(), Some(&transfer(100_000)));
+    assert_eq!(loaded.pool[..pristine.pool.len()], pristine.pool[..]);
 
     // A byte changed in the first frame, with more after it: damage.
     let damaged = copy_store(dir.path());
     let mut flipped = bytes.clone();
-    flipped[32 + 12 + 40] ^= 1;
+    flipped[32 + 20 + 40] ^= 1;
     std::fs::write(damaged.path().join(&name), &flipped).unwrap();
     let err = open_err(damaged.path());
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");

@@ -17,21 +17,28 @@
 //! # File layout
 //!
 //! - header: [`MAGIC`], then the epoch as a little-endian `u64`;
-//! - frames, one per commit: the payload's length (`u32` LE), the first 8
-//!   bytes of the payload's SHA-256, the payload;
+//! - frames, one per commit: [`FRAME_MAGIC`], the payload's length (`u32`
+//!   LE), the first 8 bytes of the payload's SHA-256, the payload;
 //! - a payload is records: `+`, arrival number (`u64` LE), JSON length
 //!   (`u32` LE), the transaction's JSON (addresses as text: their numbers
-//!   are only stored by redb commits); or `-` and an arrival number.
+//!   are only stored by redb commits); or `-` and an arrival number;
+//! - zeros: room written ahead, [`GROW`] at a time, so that appending a
+//!   frame overwrites blocks the file already has and its `fdatasync`
+//!   writes no metadata (on ext4 here: 0.13 ms a sync instead of 0.21 ms).
 //!
-//! A frame is written whole before its commit is acknowledged. A frame cut
-//! short or failing its checksum at the end of the file (with nothing but
-//! zeros after it) is a write that a crash interrupted, never acknowledged:
-//! it is dropped at open. Anywhere else it is damage, and the store is refused.
+//! A frame is written whole and synced before its commit is acknowledged.
+//! A crash during the write leaves some of its pages on disk and others not:
+//! a frame that fails its checksum, with no whole frame anywhere after it,
+//! is that write, never acknowledged, and is cut off at open (and logged).
+//! A bad frame with a whole frame after it is damage, and the store is
+//! refused. (Damage to the very last frame looks like an interrupted write;
+//! redb's page checksums have the same limit for its last commit without
+//! two-phase commit, which is why the database keeps that on.)
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io::Write as _;
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -43,8 +50,13 @@ use crate::chain::Transaction;
 const MAGIC: &[u8; 24] = b"sigchain pending log 1\n\0";
 /// Header: the magic and the epoch.
 const HEADER: usize = MAGIC.len() + 8;
-/// Frame head: the payload's length and checksum.
-const FRAME_HEAD: usize = 4 + 8;
+/// The first bytes of every frame: what a reader looks for after a bad frame.
+/// Bytes of 0x80 and above never occur in the JSON of a payload.
+const FRAME_MAGIC: [u8; 8] = [0xf7, 0x5c, 0x9d, 0x22, 0xb1, 0x0e, 0x6a, 0xc3];
+/// Frame head: the magic, the payload's length and checksum.
+const FRAME_HEAD: usize = FRAME_MAGIC.len() + 4 + 8;
+/// How much room (zeros) the journal writes ahead of its frames at a time.
+const GROW: u64 = 2 << 20;
 /// A journal past this size is folded into redb at the next commit, so a
 /// fold (and the journal read at open) stays bounded whatever the pool holds.
 pub(super) const FOLD_AT: u64 = 8 << 20;
@@ -93,10 +105,24 @@ impl Frame {
         let payload = &self.bytes[FRAME_HEAD..];
         let len = u32::try_from(payload.len()).expect("a commit's frame is far below 4 GiB");
         let sum = checksum(payload);
-        self.bytes[..4].copy_from_slice(&len.to_le_bytes());
-        self.bytes[4..FRAME_HEAD].copy_from_slice(&sum);
+        let (magic, head) = self.bytes[..FRAME_HEAD].split_at_mut(FRAME_MAGIC.len());
+        magic.copy_from_slice(&FRAME_MAGIC);
+        head[..4].copy_from_slice(&len.to_le_bytes());
+        head[4..].copy_from_slice(&sum);
         &self.bytes
     }
+}
+
+/// Writes `room` zeros at `at` and syncs them with the file's new size.
+fn grow(file: &File, at: u64, room: u64) -> std::io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut written = 0;
+    while written < room {
+        let n = (room - written).min(ZEROS.len() as u64);
+        file.write_all_at(&ZEROS[..n as usize], at + written)?;
+        written += n;
+    }
+    file.sync_data()
 }
 
 fn checksum(payload: &[u8]) -> [u8; 8] {
@@ -108,8 +134,10 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
 pub(super) struct Journal {
     file: File,
     path: PathBuf,
-    /// Bytes in the file: where the next frame goes.
+    /// The end of the last frame: where the next one goes.
     len: u64,
+    /// The file's size: zeros from `len` on.
+    allocated: u64,
 }
 
 impl Journal {
@@ -132,6 +160,7 @@ impl Journal {
             file,
             path,
             len: HEADER as u64,
+            allocated: HEADER as u64,
         })
     }
 
@@ -139,35 +168,45 @@ impl Journal {
     /// frame, cutting off (durably) an interrupted write after it.
     pub(super) fn resume(read: &Read) -> Result<Journal, StoreError> {
         let io = |e: std::io::Error| StoreError::io(&read.path, e);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .open(&read.path)
             .map_err(io)?;
+        let mut allocated = read.size;
         if read.torn > 0 {
             tracing::warn!(
                 file = %read.path.display(),
                 bytes = read.torn,
                 "dropping an interrupted write at the end of the pending journal (it was never acknowledged)"
             );
+            // Cut off with the room after it, which is written again as zeros.
             file.set_len(read.whole).map_err(io)?;
             file.sync_all().map_err(io)?;
+            allocated = read.whole;
         }
-        file.seek(SeekFrom::Start(read.whole)).map_err(io)?;
         Ok(Journal {
             file,
             path: read.path.clone(),
             len: read.whole,
+            allocated,
         })
     }
 
     /// Appends `frame` and syncs it: durable when this returns `Ok`.
     pub(super) fn append(&mut self, frame: &mut Frame) -> Result<(), StoreError> {
         let bytes = frame.finish();
+        let end = self.len + bytes.len() as u64;
+        let io = |e: std::io::Error| StoreError::io(&self.path, e);
+        if end > self.allocated {
+            let room = (end - self.allocated).max(GROW);
+            grow(&self.file, self.allocated, room).map_err(io)?;
+            self.allocated += room;
+        }
         self.file
-            .write_all(bytes)
+            .write_all_at(bytes, self.len)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        self.len += bytes.len() as u64;
+            .map_err(io)?;
+        self.len = end;
         Ok(())
     }
 
@@ -187,8 +226,10 @@ pub(super) struct Read {
     pub(super) removed: Vec<u64>,
     /// Bytes up to the end of the last whole frame.
     pub(super) whole: u64,
-    /// Bytes of an interrupted write after it.
+    /// Bytes from there to the last byte that is not zero: an interrupted write.
     pub(super) torn: u64,
+    /// The file's size.
+    pub(super) size: u64,
 }
 
 /// Reads the journal of `epoch` in `dir`; a missing or damaged one is [`StoreError::Corrupt`].
@@ -223,37 +264,44 @@ pub(super) fn read(dir: &Path, epoch: u64) -> Result<Read, StoreError> {
     let mut at = HEADER;
     while at < bytes.len() {
         let Some(payload) = frame_at(&bytes, at) else {
-            if bytes[at..].iter().all(|&b| b == 0) || frame_reaches_end(&bytes, at) {
-                read.torn = (bytes.len() - at) as u64;
-                break;
+            // Room written ahead, or the write a crash interrupted.
+            if let Some(next) = whole_frame_after(&bytes, at) {
+                return Err(corrupt(format!(
+                    "the frame at byte {at} is damaged (it fails its checksum, and a whole frame follows at byte {next})"
+                )));
             }
-            return Err(corrupt(format!(
-                "the frame at byte {at} fails its checksum and more follows"
-            )));
+            let used = bytes
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(0, |last| last + 1);
+            read.torn = used.saturating_sub(at) as u64;
+            break;
         };
         apply(&mut read, payload).map_err(|e| corrupt(format!("the frame at byte {at}: {e}")))?;
         at += FRAME_HEAD + payload.len();
     }
-    read.whole = (bytes.len() as u64) - read.torn;
+    read.whole = at.min(bytes.len()) as u64;
+    read.size = bytes.len() as u64;
     Ok(read)
 }
 
 /// The payload of the whole, checksummed frame at `at`, if there is one.
 fn frame_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
     let head = bytes.get(at..at + FRAME_HEAD)?;
+    let (magic, head) = head.split_at(FRAME_MAGIC.len());
+    if magic != FRAME_MAGIC {
+        return None;
+    }
     let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
     let payload = bytes.get(at + FRAME_HEAD..at + FRAME_HEAD + len)?;
     (checksum(payload) == head[4..]).then_some(payload)
 }
 
-/// Whether the frame at `at` claims to run to (or past) the end of the file:
-/// the last write, cut short or not all on disk.
-fn frame_reaches_end(bytes: &[u8], at: usize) -> bool {
-    let Some(head) = bytes.get(at..at + FRAME_HEAD) else {
-        return true;
-    };
-    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
-    at + FRAME_HEAD + len >= bytes.len()
+/// Where the first whole frame after the bad one at `at` starts, if any.
+fn whole_frame_after(bytes: &[u8], at: usize) -> Option<usize> {
+    (at + 1..bytes.len().saturating_sub(FRAME_HEAD - 1))
+        .filter(|&next| bytes[next..].starts_with(&FRAME_MAGIC))
+        .find(|&next| frame_at(bytes, next).is_some())
 }
 
 /// Applies one frame's records to what was read before it.
