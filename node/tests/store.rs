@@ -603,6 +603,50 @@ fn a_format_1_store_is_upgraded_at_open_keeping_the_pool_and_its_order() {
 }
 
 #[test]
+fn a_format_2_store_is_upgraded_at_open_with_an_empty_journal() {
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    for n in [4, 2, 8] {
+        store.write(vec![Op::AddPending(transfer(n))]).unwrap();
+    }
+    let file = store.path().to_owned();
+    // A clean stop folds the journal in: the pool is in the `pending` table.
+    drop(store);
+    // Format 2 had no journal and no epoch.
+    {
+        use redb::ReadableTable as _;
+        let db = redb::Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+            let mut meta = txn.open_table(meta).unwrap();
+            meta.insert("format", "2").unwrap();
+            meta.remove("journal")
+                .unwrap()
+                .expect("format 3 records an epoch");
+            assert!(meta.get("journal").unwrap().is_none());
+        }
+        txn.commit().unwrap();
+    }
+    for journal in journals(dir.path()) {
+        std::fs::remove_file(journal).unwrap();
+    }
+    let (store, loaded) = open(dir.path());
+    assert_eq!(loaded.pool, [4, 2, 8].map(transfer));
+    assert_eq!(journals(dir.path()).len(), 1, "the upgrade made a journal");
+    store.write(vec![Op::AddPending(transfer(1))]).unwrap();
+    let copy = copy_store(dir.path());
+    drop(store);
+    assert_eq!(
+        format_of(&file),
+        (node::store::FORMAT_VERSION.to_string(), false)
+    );
+    let (_store, loaded) = open(copy.path());
+    assert_eq!(loaded.pool, [4, 2, 8, 1].map(transfer));
+}
+
+#[test]
 fn a_store_of_a_format_this_node_does_not_know_is_refused_and_left_alone() {
     let _no_fork = no_fork();
     let dir = tempfile::tempdir().unwrap();
