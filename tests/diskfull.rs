@@ -72,6 +72,11 @@ fn assert_refused(what: &str, (status, body): (u16, Value)) {
     );
 }
 
+/// How many transfers one submitter tries before it calls the disk not full:
+/// four of them send far more than the room the pending journal writes
+/// ahead (2 MiB, about 1,700 transfers) and the 4 MiB disk together.
+const TRIES: u64 = 1_500;
+
 /// Submits transfers (nonces from `first`) until one is refused; returns the
 /// signatures acknowledged before it, and the refused one with its body.
 fn submit_until_refused(
@@ -81,7 +86,7 @@ fn submit_until_refused(
     first: u64,
 ) -> (Vec<String>, (String, Value)) {
     let mut acknowledged = Vec::new();
-    for nonce in first..first + 250 {
+    for nonce in first..first + TRIES {
         let (signature, body) = transfer(own, payee, nonce);
         let answer = node.post("/transactions/new", &body);
         if answer.0 == 201 {
@@ -91,7 +96,7 @@ fn submit_until_refused(
             return (acknowledged, (signature, body));
         }
     }
-    panic!("250 transfers were stored on a full disk");
+    panic!("{TRIES} transfers were stored on a full disk");
 }
 
 #[test]
@@ -123,14 +128,15 @@ fn a_full_data_disk_refuses_writes_shows_only_what_is_stored_and_recovers_by_its
         .collect();
 
     let filler = disk.fill("filler");
-    // Small commits may still fit in pages the store file already holds: four
+    // Small commits may still fit in pages the store file already holds, and
+    // transfers in the room the pending journal wrote ahead: four
     // submitters go on at once until each has a transfer refused, so the
     // failure hits a commit several requests share, and requests queued behind it.
     let outcomes: Vec<_> = std::thread::scope(|scope| {
         let submitters: Vec<_> = (0..4)
             .map(|n| {
                 let (node, own, payee) = (&node, &own, &payee);
-                scope.spawn(move || submit_until_refused(node, own, payee, 1000 + n * 250))
+                scope.spawn(move || submit_until_refused(node, own, payee, 1000 + n * TRIES))
             })
             .collect();
         submitters
@@ -167,7 +173,8 @@ fn a_full_data_disk_refuses_writes_shows_only_what_is_stored_and_recovers_by_its
     );
 
     // While degraded every write is refused, and nothing refused shows.
-    for nonce in 2000..2003 {
+    // (Nonces past every submitter's range: a repeat would be a 409, not a refusal.)
+    for nonce in 1000 + 4 * TRIES..1000 + 4 * TRIES + 3 {
         let (_, body) = transfer(&own, &payee, nonce);
         assert_refused("a transfer", node.post("/transactions/new", &body));
         assert_eq!(shown(&node), before);
