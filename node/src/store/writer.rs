@@ -1,6 +1,5 @@
-//! The writer thread: it drains queued requests into one commit (group commit, waiting a little for submitters it just answered), refusing requests that do not fit the stored chain; a commit of pool changes only is a frame appended to the pending journal, any other is a redb write transaction that applies each [`Op`] to the tables and folds the journal in; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
+//! The writer thread: it drains queued requests into one commit (group commit), refusing requests that do not fit the stored chain; a commit of pool changes only is a frame appended to the pending journal, any other is a redb write transaction that applies each [`Op`] to the tables and folds the journal in; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
 
-mod gather;
 mod recover;
 
 pub use recover::PROBE_FILE;
@@ -24,7 +23,6 @@ use super::read::Live;
 use super::schema::{self, At, NetworkId, BLOCKS, JOURNAL_EPOCH, META, PEERS, PENDING};
 use super::{codec, Loaded, StoreError};
 use crate::chain::{Block, Transaction};
-use gather::Gathering;
 
 /// One change to the stored state. A [`Store::submit`](super::Store::submit) call's ops are applied in order.
 #[derive(Debug, Clone)]
@@ -266,37 +264,32 @@ impl Tip {
 
 impl Writer {
     fn run(mut self, requests: mpsc::Receiver<Request>) {
-        let mut gathering = Gathering::default();
         let mut queued = Vec::new();
-        loop {
-            // Everything that queued up during the previous commit goes into the next one.
+        // Waits for a request only when none queued up during the previous
+        // commit; then takes everything queued, without waiting for more.
+        // (Waiting a little for the submitters the previous commit answered
+        // paid when a commit was a redb two-phase commit of 0.4–0.7 ms: now
+        // that most are a journal frame of 0.16–0.2 ms, it only leaves the
+        // disk idle. With 16 connections on a disk: 14,800–15,400 transfers
+        // a second without a wait, 14,000–14,400 waiting a fifth of the
+        // last commit, 14,000–14,300 half; alike in memory.)
+        while let Ok(first) = requests.recv() {
+            queued.push(first);
             queued.extend(requests.try_iter());
-            gathering.gather(&mut queued, &requests);
-            if queued.is_empty() {
-                // Every sender is gone: the store was dropped.
-                break;
-            }
-            let started = Instant::now();
-            let mut answered = 0;
             let mut writes = Vec::new();
             for request in queued.drain(..) {
                 match request {
                     Request::Write(write) => writes.push(write),
                     Request::Control(control) => {
                         // A control step sees every write queued before it done.
-                        answered += writes.len();
                         self.commit_batch(std::mem::take(&mut writes));
                         self.control(control);
                     }
                 }
             }
-            answered += writes.len();
             self.commit_batch(writes);
-            gathering = Gathering {
-                answered,
-                took: started.elapsed(),
-            };
         }
+        // Every sender is gone: the store was dropped.
         // A store stopped cleanly holds its whole pool in the database.
         let journaled = !self.journaled.is_empty() || !self.unbased.is_empty();
         if matches!(self.health, Health::Healthy) && journaled {
