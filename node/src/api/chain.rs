@@ -136,13 +136,12 @@ pub enum ChainStreamError {
 pub fn respond(req: &HttpRequest, body: ChainStream) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.content_type("application/json");
-    if req.version() == Version::HTTP_10 {
+    let http_1_0 = req.version() == Version::HTTP_10;
+    if http_1_0 {
         response.force_close();
     }
     let mut response = response.streaming(stream(body));
-    if req.version() == Version::HTTP_10 {
-        response.head_mut().no_chunking(true);
-    }
+    response.head_mut().no_chunking(http_1_0);
     response
 }
 

@@ -61,9 +61,13 @@ const GROW: u64 = 2 << 20;
 /// fold (and the journal read at open) stays bounded whatever the pool holds.
 pub(super) const FOLD_AT: u64 = 8 << 20;
 
+/// A journal's file name is `PREFIX`, its epoch, `SUFFIX`.
+const PREFIX: &str = "pending-";
+const SUFFIX: &str = ".log";
+
 /// The journal file of `epoch` in the data directory `dir`.
 pub(super) fn path(dir: &Path, epoch: u64) -> PathBuf {
-    dir.join(format!("pending-{epoch}.log"))
+    dir.join(format!("{PREFIX}{epoch}{SUFFIX}"))
 }
 
 /// One commit's records, encoded as they are appended.
@@ -86,12 +90,15 @@ impl Frame {
 
     /// Records `tx` entering the pool under arrival number `seq`.
     pub(super) fn add(&mut self, seq: u64, tx: &Transaction) {
-        let json = serde_json::to_vec(tx).expect("a transaction serializes");
         self.bytes.push(b'+');
         self.bytes.extend_from_slice(&seq.to_le_bytes());
-        let len = u32::try_from(json.len()).expect("a transaction's JSON is far below 4 GiB");
-        self.bytes.extend_from_slice(&len.to_le_bytes());
-        self.bytes.extend_from_slice(&json);
+        // The JSON goes straight into the frame; its length is filled in after.
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(&[0; 4]);
+        serde_json::to_writer(&mut self.bytes, tx).expect("a transaction serializes");
+        let len = u32::try_from(self.bytes.len() - at - 4)
+            .expect("a transaction's JSON is far below 4 GiB");
+        self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
 
     /// Records the entry under `seq` leaving the pool.
@@ -210,7 +217,7 @@ impl Journal {
         Ok(())
     }
 
-    /// The file's size.
+    /// Where its frames end (room written ahead not counted).
     pub(super) fn len(&self) -> u64 {
         self.len
     }
@@ -354,8 +361,8 @@ pub(super) fn remove_others(dir: &Path, epoch: u64) -> Result<(), StoreError> {
         let name = entry.file_name();
         let Some(other) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("pending-"))
-            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|n| n.strip_suffix(SUFFIX))
             .and_then(|n| n.parse::<u64>().ok())
         else {
             continue;

@@ -389,25 +389,16 @@ impl Writer {
     /// Appends the accepted pool changes to the journal as one frame.
     fn append(&mut self, accepted: &[&[Op]]) -> Result<(), StoreError> {
         self.frame.clear();
+        let mut sink = JournalSink {
+            frame: &mut self.frame,
+            journaled: &mut self.journaled,
+            unbased: &mut self.unbased,
+        };
         for op in accepted.iter().flat_map(|ops| ops.iter()) {
             match op {
-                Op::AddPending(tx) => {
-                    let signature = tx
-                        .signature()
-                        .expect("requests with unsigned pending entries were rejected");
-                    let (seq, replaced) = self.arrivals.arrive(signature);
-                    if let Some(old) = replaced {
-                        self.forget(old);
-                    }
-                    self.frame.add(seq, tx);
-                    self.journaled.insert(seq, tx.clone());
-                }
+                Op::AddPending(tx) => add_pending(&mut self.arrivals, &mut sink, tx)?,
                 Op::RemovePending(signatures) => {
-                    for signature in signatures {
-                        if let Some(seq) = self.arrivals.leave(signature) {
-                            self.forget(seq);
-                        }
-                    }
+                    remove_pending(&mut self.arrivals, &mut sink, signatures)?
                 }
                 other => unreachable!("only pool changes are journaled, not {other:?}"),
             }
@@ -419,14 +410,6 @@ impl Writer {
             .as_mut()
             .expect("commit appends only to an open journal")
             .append(&mut self.frame)
-    }
-
-    /// Records that the entry under `seq` left the pool.
-    fn forget(&mut self, seq: u64) {
-        if self.journaled.remove(&seq).is_none() {
-            self.unbased.push(seq);
-        }
-        self.frame.remove(seq);
     }
 
     /// Applies the accepted requests in one write transaction that also folds
@@ -457,13 +440,12 @@ impl Writer {
                 pending: txn.open_table(PENDING).at(path)?,
                 peers: txn.open_table(PEERS).at(path)?,
                 encoder: &mut self.encoder,
-                arrivals: &mut self.arrivals,
                 path,
                 tip: self.tip,
             };
             tables.fold(&self.journaled, &self.unbased)?;
             for op in accepted.iter().flat_map(|ops| ops.iter()) {
-                tables.apply(op)?;
+                tables.apply(op, &mut self.arrivals)?;
             }
             tables.tip
         };
@@ -487,15 +469,90 @@ impl Writer {
     }
 }
 
+/// Where a commit's pool changes go: the `pending` table, or the journal's frame.
+trait PoolSink {
+    /// Stores `tx` under arrival number `seq`.
+    fn put(&mut self, seq: u64, tx: &Transaction) -> Result<(), StoreError>;
+    /// Removes the entry under `seq`.
+    fn take(&mut self, seq: u64) -> Result<(), StoreError>;
+}
+
+/// Adds `tx` to the pool under the next arrival number, in place of an
+/// entry with the same signature.
+fn add_pending(
+    arrivals: &mut Arrivals,
+    sink: &mut impl PoolSink,
+    tx: &Transaction,
+) -> Result<(), StoreError> {
+    let signature = tx
+        .signature()
+        .expect("requests with unsigned pending entries were rejected");
+    let (seq, replaced) = arrivals.arrive(signature);
+    if let Some(old) = replaced {
+        sink.take(old)?;
+    }
+    sink.put(seq, tx)
+}
+
+/// Removes pool entries by signature; absent ones are ignored.
+fn remove_pending(
+    arrivals: &mut Arrivals,
+    sink: &mut impl PoolSink,
+    signatures: &[Signature],
+) -> Result<(), StoreError> {
+    for signature in signatures {
+        if let Some(seq) = arrivals.leave(signature) {
+            sink.take(seq)?;
+        }
+    }
+    Ok(())
+}
+
+/// A journal commit's frame, and what the writer keeps of the journal's epoch.
+struct JournalSink<'w> {
+    frame: &'w mut Frame,
+    journaled: &'w mut BTreeMap<u64, Transaction>,
+    unbased: &'w mut Vec<u64>,
+}
+
+impl PoolSink for JournalSink<'_> {
+    fn put(&mut self, seq: u64, tx: &Transaction) -> Result<(), StoreError> {
+        self.frame.add(seq, tx);
+        self.journaled.insert(seq, tx.clone());
+        Ok(())
+    }
+
+    fn take(&mut self, seq: u64) -> Result<(), StoreError> {
+        if self.journaled.remove(&seq).is_none() {
+            self.unbased.push(seq);
+        }
+        self.frame.remove(seq);
+        Ok(())
+    }
+}
+
 /// The tables one commit changes, and the tip as it will be once it is durable.
 struct Tables<'txn, 'w> {
     blocks: Table<'txn, u64, &'static [u8]>,
     pending: Table<'txn, u64, &'static [u8]>,
     peers: Table<'txn, &'static str, u64>,
     encoder: &'w mut codec::Encoder,
-    arrivals: &'w mut Arrivals,
     path: &'w Path,
     tip: u64,
+}
+
+impl PoolSink for Tables<'_, '_> {
+    fn put(&mut self, seq: u64, tx: &Transaction) -> Result<(), StoreError> {
+        self.pending
+            .insert(seq, self.encoder.transaction(tx).as_slice())
+            .at(self.path)?;
+        Ok(())
+    }
+
+    fn take(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.pending.remove(seq).at(self.path)?;
+        Ok(())
+    }
 }
 
 impl Tables<'_, '_> {
@@ -505,25 +562,24 @@ impl Tables<'_, '_> {
         journaled: &BTreeMap<u64, Transaction>,
         unbased: &[u64],
     ) -> Result<(), StoreError> {
-        for seq in unbased {
-            self.pending.remove(seq).at(self.path)?;
+        for &seq in unbased {
+            self.take(seq)?;
         }
-        for (seq, tx) in journaled {
-            self.pending
-                .insert(seq, self.encoder.transaction(tx).as_slice())
-                .at(self.path)?;
+        for (&seq, tx) in journaled {
+            self.put(seq, tx)?;
         }
         Ok(())
     }
 
-    fn apply(&mut self, op: &Op) -> Result<(), StoreError> {
+    /// Applies `op`, numbering pool entries with `arrivals`.
+    fn apply(&mut self, op: &Op, arrivals: &mut Arrivals) -> Result<(), StoreError> {
         match op {
             Op::AppendBlock { block, mined } => {
                 self.put_block(block)?;
-                self.remove_pending(mined)
+                remove_pending(arrivals, self, mined)
             }
-            Op::AddPending(tx) => self.add_pending(tx),
-            Op::RemovePending(signatures) => self.remove_pending(signatures),
+            Op::AddPending(tx) => add_pending(arrivals, self, tx),
+            Op::RemovePending(signatures) => remove_pending(arrivals, self, signatures),
             Op::ReplaceChain { keep, blocks, pool } => {
                 for index in keep + 1..=self.tip {
                     self.blocks.remove(index).at(self.path)?;
@@ -533,8 +589,9 @@ impl Tables<'_, '_> {
                     self.put_block(block)?;
                 }
                 self.pending.retain(|_, _| false).at(self.path)?;
-                self.arrivals.clear();
-                pool.iter().try_for_each(|tx| self.add_pending(tx))
+                arrivals.clear();
+                pool.iter()
+                    .try_for_each(|tx| add_pending(arrivals, self, tx))
             }
             Op::SetPeers(list) => {
                 self.peers.retain(|_, _| false).at(self.path)?;
@@ -552,32 +609,6 @@ impl Tables<'_, '_> {
             .insert(block.index, self.encoder.block(block).as_slice())
             .at(self.path)?;
         self.tip = block.index;
-        Ok(())
-    }
-
-    /// Stores `tx` in the pool under the next arrival number, in place of
-    /// an entry with the same signature.
-    fn add_pending(&mut self, tx: &Transaction) -> Result<(), StoreError> {
-        let signature = tx
-            .signature()
-            .expect("requests with unsigned pending entries were rejected");
-        let (seq, replaced) = self.arrivals.arrive(signature);
-        if let Some(old) = replaced {
-            self.pending.remove(old).at(self.path)?;
-        }
-        self.pending
-            .insert(seq, self.encoder.transaction(tx).as_slice())
-            .at(self.path)?;
-        Ok(())
-    }
-
-    /// Removes pool entries by signature; absent ones are ignored.
-    fn remove_pending(&mut self, signatures: &[Signature]) -> Result<(), StoreError> {
-        for signature in signatures {
-            if let Some(seq) = self.arrivals.leave(signature) {
-                self.pending.remove(seq).at(self.path)?;
-            }
-        }
         Ok(())
     }
 }
