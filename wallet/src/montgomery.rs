@@ -7,8 +7,11 @@
 //! Montgomery form, 16 squarings, and one by x that also brings the result
 //! out of it. The squarings have their own code: a square needs only half
 //! of the limb products of a general product (a_i·a_j = a_j·a_i), which
-//! makes x^65537 about a tenth faster. Nothing here needs constant time: it
-//! only ever sees public keys and signatures.
+//! makes x^65537 about a tenth faster. Every loop over limbs runs two rows
+//! at once with a carry chain each: a chain of additions with carry is
+//! waited on step by step, and two independent ones keep the processor's
+//! multipliers busier (about a tenth faster again). Nothing here needs
+//! constant time: it only ever sees public keys and signatures.
 
 use rsa::BigUint;
 
@@ -124,16 +127,28 @@ impl Modulus {
         let a = &a[..len];
         let mut t = [0u64; 2 * MAX_LIMBS];
         let t = &mut t[..2 * len];
-        // The products a_i·a_j, i < j, at limb i + j.
-        for (i, &a_i) in a.iter().enumerate() {
-            let mut carry = 0;
-            for (t_ij, &a_j) in t[2 * i + 1..i + len].iter_mut().zip(&a[i + 1..]) {
-                (*t_ij, carry) = mul_add(a_i, a_j, *t_ij, carry);
+        // The products a_i·a_j, i < j, at limb i + j: rows i and i + 1 in
+        // one pass, each with its own carry chain. Row i + 1 starts two limbs
+        // after row i; limbs i + len and i + 1 + len are written by no
+        // earlier pass. (A last row of an odd count has no products.)
+        let mut i = 0;
+        while i + 1 < len {
+            let (a_0, a_1) = (a[i], a[i + 1]);
+            let mut carry_0;
+            (t[2 * i + 1], carry_0) = mul_add(a_0, a_1, t[2 * i + 1], 0);
+            if i + 2 < len {
+                (t[2 * i + 2], carry_0) = mul_add(a_0, a[i + 2], t[2 * i + 2], carry_0);
+                let mut carry_1 = 0;
+                for j in i + 3..len {
+                    let (low, high) = mul_add(a_0, a[j], t[i + j], carry_0);
+                    carry_0 = high;
+                    (t[i + j], carry_1) = mul_add(a_1, a[j - 1], low, carry_1);
+                }
+                (t[i + len], t[i + 1 + len]) = mul_add(a_1, a[len - 1], carry_0, carry_1);
+            } else {
+                t[i + len] = carry_0;
             }
-            // Limb i + len is not written by any earlier row.
-            if i + 1 < len {
-                t[i + len] = carry;
-            }
+            i += 2;
         }
         // Doubled: a shift by one bit (the sum is below 2^(128·len - 1)).
         let mut shifted_out = 0;
@@ -147,10 +162,40 @@ impl Modulus {
             pair[0] = low;
             (pair[1], carry) = pair[1].overflowing_add(high);
         }
-        // Reduction: after step i the limbs below i + 1 are zero; `above`
-        // carries what overflowed limb i + len into limb i + 1 + len.
+        // Reduction: after the step for limb i the limbs below i + 1 are
+        // zero; `above` carries what overflowed limb i + len into limb
+        // i + 1 + len. Two limbs a step: the second factor is known once the
+        // first row's lowest products are in, and the two rows' carries then
+        // run in separate chains, as in `mul`.
         let mut above = 0u64;
-        for i in 0..len {
+        let mut i = 0;
+        while i + 1 < len {
+            let m_0 = t[i].wrapping_mul(self.n0_inv);
+            let (_, carry_0) = mul_add(m_0, n[0], t[i], 0);
+            let (low, mut carry_0) = mul_add(m_0, n[1], t[i + 1], carry_0);
+            let m_1 = low.wrapping_mul(self.n0_inv);
+            let (_, mut carry_1) = mul_add(m_1, n[0], low, 0);
+            for j in 2..len {
+                let (low, high) = mul_add(m_0, n[j], t[i + j], carry_0);
+                carry_0 = high;
+                (t[i + j], carry_1) = mul_add(m_1, n[j - 1], low, carry_1);
+            }
+            // Limb i + len takes the first row's carry and what came from
+            // below, then the second row's last product; limb i + 1 + len
+            // takes what overflowed.
+            let (sum, overflow_carry) = t[i + len].overflowing_add(carry_0);
+            let (sum, overflow_above) = sum.overflowing_add(above);
+            let (low, high) = mul_add(m_1, n[len - 1], sum, carry_1);
+            t[i + len] = low;
+            let (sum, overflow_high) = t[i + 1 + len].overflowing_add(high);
+            let (sum, overflow_below) =
+                sum.overflowing_add(u64::from(overflow_carry) + u64::from(overflow_above));
+            t[i + 1 + len] = sum;
+            above = u64::from(overflow_high) + u64::from(overflow_below);
+            i += 2;
+        }
+        // An odd limb count leaves one limb, reduced alone.
+        if i < len {
             let m = t[i].wrapping_mul(self.n0_inv);
             let mut carry = 0;
             for (t_ij, &n_j) in t[i..i + len].iter_mut().zip(n) {
