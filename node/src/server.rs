@@ -263,6 +263,16 @@ pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long an idle keep-alive connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
+/// HTTP worker threads a core (actix's default is one). A worker serves its
+/// connections one request at a time and checks signatures inline, so while
+/// it is off its core (the store writer woken by the disk, the log writer, a
+/// client on the same machine) every connection it holds waits, even when
+/// the other core is idle. With two a core another worker runs meanwhile:
+/// 14,900–15,800 transfers/s on a 2-core machine with the data on disk,
+/// against 13,900–14,900 with one a core (16 connections, runs interleaved;
+/// alike in memory).
+const HTTP_WORKERS_PER_CORE: usize = 2;
+
 /// Serves the API on `listener` until `shutdown` completes, then stops
 /// gracefully: no new connections, in-flight requests finish (a running proof
 /// search is cancelled and its `/mine` answers 503), and the store commits
@@ -294,6 +304,7 @@ pub async fn serve(
     .client_request_timeout(HEADER_TIMEOUT)
     .client_disconnect_timeout(DISCONNECT_TIMEOUT)
     .keep_alive(KEEP_ALIVE)
+    .workers(HTTP_WORKERS_PER_CORE * crate::parallel::cores())
     .listen(listener)?
     // actix stops at once on SIGINT; the caller's shutdown future decides instead.
     .disable_signals()
