@@ -1030,7 +1030,7 @@ fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
             let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with("pending-") && name.ends_with(".log")
+            name.starts_with("pending-") && name.ends_with(".journal")
         })
         .collect();
     found.sort();
@@ -1086,6 +1086,32 @@ fn a_transfer_s_commit_appends_to_the_journal_and_leaves_the_database_alone() {
     let (_copy_store, loaded) = open(copy.path());
     assert_eq!(loaded.pool, expected);
     assert_eq!(loaded.blocks.len(), 2);
+}
+
+#[test]
+fn a_journal_under_its_old_name_is_renamed_at_open() {
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    for n in 0..5 {
+        store.write(vec![Op::AddPending(transfer(n))]).unwrap();
+    }
+    // As the first builds with a journal left it: `pending-E.log`, and the
+    // journal of a fold a crash interrupted beside it.
+    let copy = copy_store(dir.path());
+    let [journal] = &journals(copy.path())[..] else {
+        panic!("one journal")
+    };
+    let old = journal.with_extension("log");
+    std::fs::rename(journal, &old).unwrap();
+    std::fs::write(copy.path().join("pending-9.log"), b"left by a fold").unwrap();
+    assert!(journals(copy.path()).is_empty());
+
+    let (_copy_store, loaded) = open(copy.path());
+    assert_eq!(loaded.pool, (0..5).map(transfer).collect::<Vec<_>>());
+    assert_eq!(journals(copy.path()), vec![journal.clone()]);
+    assert!(!old.exists());
+    assert!(!copy.path().join("pending-9.log").exists());
 }
 
 #[test]

@@ -3,12 +3,12 @@
 //! Why: a transfer's commit used to be a redb two-phase commit, about eight
 //! 4 KiB pages and two `fdatasync`s, and on a disk those syncs were the
 //! limit of ingest. A commit that only adds and removes pool entries (the
-//! great majority) now appends one frame to `pending-E.log` and syncs it
+//! great majority) now appends one frame to `pending-E.journal` and syncs it
 //! once. Every other commit (a block, a chain replacement, the peers) goes
 //! through redb and *folds* the journal in: the same redb transaction writes
 //! the journal's entries into the `pending` table, removes the entries the
 //! journal removed, and records the next epoch E+1 in `meta`; a new, empty
-//! `pending-(E+1).log` was created and synced before that commit. So the
+//! `pending-(E+1).journal` was created and synced before that commit. So the
 //! stored pool is always the `pending` table of the recorded epoch plus the
 //! changes in that epoch's journal, and a crash at any step leaves exactly
 //! that: before the commit the old epoch's journal still counts (the new file
@@ -63,11 +63,36 @@ pub(super) const FOLD_AT: u64 = 8 << 20;
 
 /// A journal's file name is `PREFIX`, its epoch, `SUFFIX`.
 const PREFIX: &str = "pending-";
-const SUFFIX: &str = ".log";
+const SUFFIX: &str = ".journal";
+/// The suffix the first builds with a journal used. A file named like a log
+/// invites an operator to delete it with the logs, and with it the transfers
+/// it holds; such a file is renamed at open.
+const OLD_SUFFIX: &str = ".log";
 
 /// The journal file of `epoch` in the data directory `dir`.
 pub(super) fn path(dir: &Path, epoch: u64) -> PathBuf {
     dir.join(format!("{PREFIX}{epoch}{SUFFIX}"))
+}
+
+/// The epoch of a journal file named `name`, under its name or the old one.
+fn epoch_of(name: &str) -> Option<u64> {
+    let epoch = name.strip_prefix(PREFIX)?;
+    let epoch = epoch
+        .strip_suffix(SUFFIX)
+        .or_else(|| epoch.strip_suffix(OLD_SUFFIX))?;
+    epoch.parse().ok()
+}
+
+/// Gives the journal of `epoch` its name if it still has the old one.
+fn rename_old(dir: &Path, epoch: u64) -> Result<(), StoreError> {
+    let old = dir.join(format!("{PREFIX}{epoch}{OLD_SUFFIX}"));
+    let new = path(dir, epoch);
+    if new.exists() || !old.exists() {
+        return Ok(());
+    }
+    fs::rename(&old, &new).map_err(|e| StoreError::io(&old, e))?;
+    tracing::info!(from = %old.display(), to = %new.display(), "renamed the pending journal");
+    sync_dir(dir)
 }
 
 /// One commit's records, encoded as they are appended.
@@ -241,6 +266,7 @@ pub(super) struct Read {
 
 /// Reads the journal of `epoch` in `dir`; a missing or damaged one is [`StoreError::Corrupt`].
 pub(super) fn read(dir: &Path, epoch: u64) -> Result<Read, StoreError> {
+    rename_old(dir, epoch)?;
     let path = path(dir, epoch);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
@@ -359,12 +385,7 @@ pub(super) fn remove_others(dir: &Path, epoch: u64) -> Result<(), StoreError> {
     for entry in entries {
         let entry = entry.map_err(|e| StoreError::io(dir, e))?;
         let name = entry.file_name();
-        let Some(other) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(PREFIX))
-            .and_then(|n| n.strip_suffix(SUFFIX))
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
+        let Some(other) = name.to_str().and_then(epoch_of) else {
             continue;
         };
         if other != epoch {

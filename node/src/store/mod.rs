@@ -4,7 +4,7 @@
 //!
 //! - `LOCK`: held with an exclusive lock while a node uses the directory; holds its process id.
 //! - `chain.redb`: the redb database (tables below).
-//! - `pending-E.log`: the pending journal of epoch E (the one `meta`
+//! - `pending-E.journal`: the pending journal of epoch E (the one `meta`
 //!   records): the pool's changes since the last redb commit, a checksummed
 //!   frame per commit (see `journal.rs`).
 //! - `node.key`: the node's wallet secret, mode 0600 (see [`load_or_create_wallet`]).
