@@ -1115,6 +1115,52 @@ fn a_journal_under_its_old_name_is_renamed_at_open() {
 }
 
 #[test]
+fn a_journal_adding_a_signature_the_database_holds_is_refused_naming_the_journal() {
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    // Transfer 1 in the `pending` table (a block folds the journal in), under arrival number 0.
+    store.write(vec![Op::AddPending(transfer(1))]).unwrap();
+    store
+        .write(vec![Op::AppendBlock {
+            block: block(2, 7, 4),
+            mined: vec![],
+        }])
+        .unwrap();
+    let copy = copy_store(dir.path());
+    drop(store);
+    // A journal whose one frame adds the same transfer again, under number 1,
+    // with a valid checksum: no damage to see, but a pool it cannot be.
+    let [journal] = &journals(copy.path())[..] else {
+        panic!("one journal")
+    };
+    let header = std::fs::read(journal).unwrap()[..32].to_vec();
+    let json = serde_json::to_vec(&transfer(1)).unwrap();
+    let mut payload = vec![b'+'];
+    payload.extend_from_slice(&1u64.to_le_bytes());
+    payload.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&json);
+    let mut bytes = header;
+    bytes.extend_from_slice(&[0xf7, 0x5c, 0x9d, 0x22, 0xb1, 0x0e, 0x6a, 0xc3]);
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(&payload)[..8]);
+    bytes.extend_from_slice(&payload);
+    std::fs::write(journal, &bytes).unwrap();
+
+    let err = open_err(copy.path());
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&journal.display().to_string()),
+        "the journal is named: {message}"
+    );
+    assert!(
+        message.contains("pending transaction 1 has the same signature as pending transaction 0"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_long_journal_is_folded_into_the_database() {
     let _no_fork = no_fork();
     let dir = tempfile::tempdir().unwrap();

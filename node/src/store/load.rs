@@ -169,22 +169,31 @@ fn read_pool(
             )));
         }
     }
+    // The file an entry was read from, which an error about it names.
+    let file_of = |seq: u64| {
+        if journal.added.contains_key(&seq) {
+            journal.path.as_path()
+        } else {
+            path
+        }
+    };
     let mut arrivals = Arrivals::starting_at(0);
     for (&seq, tx) in &pool {
-        let unreadable = |e: String| {
-            StoreError::corrupt(
-                path,
-                format!("pending transaction {seq} is unreadable: {e}"),
-            )
-        };
         let signature = tx.signature().ok_or_else(|| {
-            unreadable("it is a mining reward, which is never pending".to_owned())
+            StoreError::corrupt(
+                file_of(seq),
+                format!("pending transaction {seq} is a mining reward, which is never pending"),
+            )
         })?;
         arrivals.stored(seq, signature).map_err(|twice| {
-            unreadable(format!(
-                "pending transaction {} has the same signature",
-                twice.first
-            ))
+            // The later entry is the one that should not be there.
+            StoreError::corrupt(
+                file_of(seq),
+                format!(
+                    "pending transaction {seq} has the same signature as pending transaction {}",
+                    twice.first
+                ),
+            )
         })?;
     }
     Ok((pool.into_values().collect(), arrivals))
