@@ -1,4 +1,4 @@
-//! A careless operator, end to end: a data directory that lost its chain or its key, a full disk under the log, and a node bound to `::` asked for its secret over IPv4 loopback.
+//! A careless operator, end to end: a data directory that lost its chain, its key or its pending journal, a full disk under the log, and a node bound to `::` asked for its secret over IPv4 loopback.
 //!
 //! Every node here is the real `sigchain-node` binary on a free loopback port;
 //! every wait is bounded. The full-disk test mounts a tmpfs (root only): where
@@ -166,6 +166,55 @@ fn a_lost_key_next_to_its_chain_is_refused_unless_new_key_is_given() {
         .terminate(Duration::from_secs(30))
         .is_some_and(|s| s.success()));
     assert!(key.exists());
+}
+
+/// The pending journals in `dir`.
+fn journals(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("the data directory reads")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("pending-") && name.ends_with(".journal")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_lost_pending_journal_is_refused_unless_drop_pending_journal_is_given() {
+    let (node, address) = stopped_node_with_blocks();
+    let dir = &node.data_dir;
+    let [journal] = &journals(dir)[..] else {
+        panic!("one pending journal in {}", dir.display())
+    };
+    fs::remove_file(journal).expect("the journal can be deleted");
+
+    let line = refusal(start(dir, &[]), "journal deleted");
+    for needle in [
+        journal.display().to_string(),
+        "is missing".into(),
+        "--drop-pending-journal".into(),
+    ] {
+        assert!(line.contains(&needle), "the line names {needle}: {line}");
+    }
+    assert!(journals(dir).is_empty(), "the refusal wrote nothing");
+
+    let (mut process, again, length) = started(
+        start(dir, &["--drop-pending-journal"]),
+        "--drop-pending-journal",
+    );
+    assert_eq!(again, address, "the key is kept");
+    assert_eq!(length, 3, "the chain is kept");
+    assert!(process
+        .terminate(Duration::from_secs(30))
+        .is_some_and(|s| s.success()));
+    assert_eq!(journals(dir).len(), 1, "a new journal");
+    // Not needed again.
+    let (mut process, _, length) = started(start(dir, &[]), "restart after the flag");
+    assert_eq!(length, 3);
+    assert!(process.terminate(Duration::from_secs(30)).is_some());
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn run(args: &Args, config: Config) -> anyhow::Result<()> {
         new_chain: args.new_chain,
         new_key: args.new_key,
         reverify: args.reverify,
+        drop_pending_journal: args.drop_pending_journal,
     };
     let listener = server::listen(&config)?;
     // With port 0 the system chose one: the node must know it to recognize itself as a peer.

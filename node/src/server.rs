@@ -56,14 +56,18 @@ pub enum StartError {
         chain: PathBuf,
         blocks: usize,
     },
+    /// The pending journal is missing or unreadable: starting anyway would
+    /// drop the transfers it holds, which only the operator may choose.
+    #[error("{0}; restore it from a backup, or start with --drop-pending-journal to set it aside and start without the pending transfers it held")]
+    Journal(store::StoreError),
     /// Anything else.
     #[error("{0}")]
     Other(String),
 }
 
 /// What the operator allows the node to start over on purpose: the
-/// `--new-chain` and `--new-key` flags. By default neither: a data directory
-/// that lost one of its two files is refused.
+/// `--new-chain`, `--new-key` and `--drop-pending-journal` flags. By default
+/// none: a data directory that lost one of its files is refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StartOver {
     /// Begin a new chain when `chain.redb` is missing (or empty) next to an existing `node.key`.
@@ -72,6 +76,9 @@ pub struct StartOver {
     pub new_key: bool,
     /// Verify every stored signature again (`--reverify`), not only hashes, links, proofs and the ledger.
     pub reverify: bool,
+    /// Set a missing or unreadable pending journal aside and start with the
+    /// pool `chain.redb` holds (`--drop-pending-journal`).
+    pub drop_pending_journal: bool,
 }
 
 /// The consensus rules a configuration describes.
@@ -100,7 +107,19 @@ pub fn open_with(config: Config, start_over: StartOver) -> Result<Node, StartErr
         difficulty: rules.difficulty,
     };
     refuse_lost_chain(&dir, start_over.new_chain)?;
-    let (store, loaded) = Store::open(&dir, &network, &rules.genesis)?;
+    let lost = if start_over.drop_pending_journal {
+        store::LostJournal::StartWithout
+    } else {
+        store::LostJournal::Refuse
+    };
+    let (store, loaded) =
+        Store::open_with(&dir, &network, &rules.genesis, lost).map_err(|error| {
+            if store::is_journal_error(&error) {
+                StartError::Journal(error)
+            } else {
+                StartError::Store(error)
+            }
+        })?;
     let wallet = load_or_create_key(&dir, loaded.length as usize, start_over.new_key)?;
     let file = store.path().display().to_string();
 

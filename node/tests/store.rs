@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use node::chain::{Block, BlockHash, PreviousHash, Sender, Timestamp, Transaction};
 use node::store::{
-    load_or_create_wallet, Loaded, NetworkId, Op, Store, StoreError, StoreReader, KEY_FILE,
-    STORE_FILE,
+    is_journal_error, load_or_create_wallet, Loaded, LostJournal, NetworkId, Op, Store, StoreError,
+    StoreReader, KEY_FILE, STORE_FILE,
 };
 use wallet::{Amount, Nonce, Signature, Wallet};
 
@@ -1158,6 +1158,96 @@ fn a_journal_adding_a_signature_the_database_holds_is_refused_naming_the_journal
         message.contains("pending transaction 1 has the same signature as pending transaction 0"),
         "{message}"
     );
+    // Read whole but not fitting the database: set aside too, when asked.
+    assert!(is_journal_error(&err));
+    let (_store, loaded) = Store::open_with(
+        copy.path(),
+        &network(4),
+        &genesis(),
+        LostJournal::StartWithout,
+    )
+    .expect("the store opens without its journal");
+    assert_eq!(loaded.pool, vec![transfer(1)]);
+    assert!(journal.with_extension("journal.damaged").exists());
+}
+
+#[test]
+fn a_lost_or_damaged_journal_is_set_aside_only_when_asked() {
+    let _no_fork = no_fork();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    // Transfers 0 and 1 in the database (a block folds them in), 2 to 4 in
+    // the journal, a frame each.
+    store
+        .write(vec![
+            Op::AddPending(transfer(0)),
+            Op::AddPending(transfer(1)),
+        ])
+        .unwrap();
+    store
+        .write(vec![Op::AppendBlock {
+            block: block(2, 7, 9),
+            mined: vec![],
+        }])
+        .unwrap();
+    for n in 2..5 {
+        store.write(vec![Op::AddPending(transfer(n))]).unwrap();
+    }
+    let in_database: Vec<Transaction> = (0..2).map(transfer).collect();
+    let open_dropping = |dir: &Path| {
+        let (store, loaded) =
+            Store::open_with(dir, &network(4), &genesis(), LostJournal::StartWithout)
+                .expect("the store opens without its journal");
+        let stored = stored(&store, loaded);
+        (store, stored)
+    };
+
+    // Damaged: a byte of the first frame changed, whole frames after it.
+    let damaged = copy_store(dir.path());
+    let [journal] = &journals(damaged.path())[..] else {
+        panic!("one journal")
+    };
+    let mut bytes = std::fs::read(journal).unwrap();
+    bytes[32 + 20 + 40] ^= 1;
+    std::fs::write(journal, &bytes).unwrap();
+    let err = open_err(damaged.path());
+    assert!(is_journal_error(&err), "{err}");
+    let (store, loaded) = open_dropping(damaged.path());
+    assert_eq!(
+        loaded.pool, in_database,
+        "the database's pool, nothing of the journal"
+    );
+    assert_eq!(loaded.blocks.len(), 2);
+    let aside = journal.with_extension("journal.damaged");
+    assert_eq!(std::fs::read(&aside).unwrap(), bytes, "kept as it was");
+    assert_eq!(
+        journals(damaged.path()),
+        vec![journal.clone()],
+        "a new journal"
+    );
+    // Writing goes on, and the next open needs no choice.
+    store.write(vec![Op::AddPending(transfer(5))]).unwrap();
+    let copy = copy_store(damaged.path());
+    drop(store);
+    let (_again, loaded) = open(copy.path());
+    assert_eq!(
+        loaded.pool,
+        [in_database.clone(), vec![transfer(5)]].concat()
+    );
+
+    // Missing: nothing to keep.
+    let missing = copy_store(dir.path());
+    std::fs::remove_file(missing.path().join(journal.file_name().unwrap())).unwrap();
+    assert!(is_journal_error(&open_err(missing.path())));
+    let (_store, loaded) = open_dropping(missing.path());
+    assert_eq!(loaded.pool, in_database);
+
+    // Damage to the database is never the journal's to drop.
+    let chain = StoreError::Corrupt {
+        path: dir.path().join(STORE_FILE),
+        detail: "a checksum".to_owned(),
+    };
+    assert!(!is_journal_error(&chain));
 }
 
 #[test]

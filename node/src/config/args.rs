@@ -49,6 +49,10 @@ pub struct Args {
     /// by default hashes, links, proofs and balances are checked.
     #[arg(long)]
     pub reverify: bool,
+    /// Start even if the pending journal (pending-N.journal) is missing or
+    /// damaged: it is moved aside and the transfers it held are dropped.
+    #[arg(long)]
+    pub drop_pending_journal: bool,
     /// Log lines as "text" or "json" (node.log_format).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,

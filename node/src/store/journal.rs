@@ -378,6 +378,43 @@ fn apply(read: &mut Read, mut payload: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `path` names a pending journal (under its name or the old one).
+pub(super) fn is_journal(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(epoch_of)
+        .is_some()
+}
+
+/// Moves the journal of `epoch`, which could not be read (`why`), aside to a
+/// free name ending in `.damaged` (never overwriting one), and starts an empty
+/// journal of the same epoch in its place; returns what that one holds.
+/// The changes the old one held are no longer part of the pool.
+pub(super) fn set_aside(dir: &Path, epoch: u64, why: &str) -> Result<Read, StoreError> {
+    let path = path(dir, epoch);
+    let kept = if path.exists() {
+        let aside = (1..)
+            .map(|n| match n {
+                1 => path.with_extension("journal.damaged"),
+                n => path.with_extension(format!("journal.damaged-{n}")),
+            })
+            .find(|aside| !aside.exists())
+            .expect("some name is free");
+        fs::rename(&path, &aside).map_err(|e| StoreError::io(&path, e))?;
+        aside.display().to_string()
+    } else {
+        "nothing: it is missing".to_owned()
+    };
+    Journal::create(dir, epoch)?;
+    tracing::warn!(
+        journal = %path.display(),
+        kept = %kept,
+        error = why,
+        "started without the pending journal, as asked: the pool's changes it held since the database was last written are dropped"
+    );
+    read(dir, epoch)
+}
+
 /// Removes the journals of other epochs from `dir`: left by a fold that a
 /// crash or a failure interrupted (before or after its commit).
 pub(super) fn remove_others(dir: &Path, epoch: u64) -> Result<(), StoreError> {

@@ -25,6 +25,18 @@ pub struct Loaded {
     pub peers: Vec<String>,
 }
 
+/// What opening does with a pending journal that is missing, or that it
+/// cannot read or fit to the database (see [`journal::read`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LostJournal {
+    /// Refuses to open: the journal holds acknowledged transfers.
+    #[default]
+    Refuse,
+    /// Moves it aside (`pending-E.journal.damaged`), starts an empty one and
+    /// opens with the pool the database holds: the operator's choice.
+    StartWithout,
+}
+
 /// Everything [`load`] read: what the node gets, and what the writer needs
 /// to go on (the pool's arrival numbers, the address numbering, the journal).
 pub(super) struct Stored {
@@ -43,6 +55,7 @@ pub(super) fn load(
     path: &Path,
     dir: &Path,
     expected: &NetworkId,
+    lost: LostJournal,
 ) -> Result<Option<Stored>, StoreError> {
     let txn = db.begin_read().at(path)?;
     if txn.list_tables().at(path)?.next().is_none() {
@@ -52,8 +65,29 @@ pub(super) fn load(
     let epoch = schema::journal_epoch(&txn, path)?;
     let mut decoder = codec::Decoder::new(read_addresses(&txn, path)?);
     let length = check_blocks(&txn, path, &mut decoder, stored.genesis)?;
-    let journal = journal::read(dir, epoch)?;
-    let (pool, arrivals) = read_pool(&txn, path, &mut decoder, &journal)?;
+    let unreadable = |error: &StoreError, journal: &Path| match error {
+        StoreError::Corrupt { path, detail } if path == journal => {
+            (lost == LostJournal::StartWithout).then(|| detail.clone())
+        }
+        _ => None,
+    };
+    let mut journal = match journal::read(dir, epoch) {
+        Ok(journal) => journal,
+        Err(error) => match unreadable(&error, &journal::path(dir, epoch)) {
+            Some(why) => journal::set_aside(dir, epoch, &why)?,
+            None => return Err(error),
+        },
+    };
+    let (pool, arrivals) = match read_pool(&txn, path, &mut decoder, &journal) {
+        Ok(read) => read,
+        Err(error) => match unreadable(&error, &journal.path) {
+            Some(why) => {
+                journal = journal::set_aside(dir, epoch, &why)?;
+                read_pool(&txn, path, &mut decoder, &journal)?
+            }
+            None => return Err(error),
+        },
+    };
     let peers = read_peers(&txn, path)?;
     let loaded = Loaded {
         length,

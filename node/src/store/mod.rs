@@ -88,13 +88,19 @@ pub use dir::LOCK_FILE;
 pub(crate) use dir::{create_dir, sync_dir};
 pub use error::StoreError;
 pub use keyfile::{create_wallet, load_or_create_wallet, load_wallet, KEY_FILE};
-pub use load::Loaded;
+pub use load::{Loaded, LostJournal};
 pub use read::{BlockDecoder, StoreReader, StoredBytes};
 pub use schema::{NetworkId, FORMAT_VERSION};
 pub use writer::{CommitObserver, Op, PROBE_FILE};
 
 /// The database file's name inside the data directory.
 pub const STORE_FILE: &str = "chain.redb";
+
+/// Whether `error` is about the pending journal (missing, or not readable),
+/// which [`LostJournal::StartWithout`] would set aside.
+pub fn is_journal_error(error: &StoreError) -> bool {
+    matches!(error, StoreError::Corrupt { path, .. } if journal::is_journal(path))
+}
 
 /// A handle on an open data directory. Cheap to clone; `Send + Sync`.
 ///
@@ -171,6 +177,17 @@ impl Store {
         expected: &NetworkId,
         genesis: &Block,
     ) -> Result<(Store, Loaded), StoreError> {
+        Store::open_with(dir, expected, genesis, LostJournal::Refuse)
+    }
+
+    /// [`Store::open`], doing with a pending journal that is missing or
+    /// unreadable what `lost` says.
+    pub fn open_with(
+        dir: &Path,
+        expected: &NetworkId,
+        genesis: &Block,
+        lost: LostJournal,
+    ) -> Result<(Store, Loaded), StoreError> {
         let path: Arc<Path> = dir.join(STORE_FILE).into();
         if genesis.index != 1 || genesis.hash() != expected.genesis {
             return Err(StoreError::Rejected {
@@ -187,7 +204,7 @@ impl Store {
         let lock = dir::lock_dir(dir)?;
         let db = schema::open_database(dir, &path)?;
         migrate::upgrade(&db, &path, dir, expected)?;
-        let (loaded, resume) = match load::load(&db, &path, dir, expected)? {
+        let (loaded, resume) = match load::load(&db, &path, dir, expected, lost)? {
             Some(stored) => {
                 let resume = writer::Resume {
                     tip: stored.loaded.length,

@@ -69,8 +69,15 @@ impl Writer {
     }
 
     fn load(&self, db: &redb::Database) -> Result<Stored, StoreError> {
-        load::load(db, &self.path, &self.location.dir, &self.location.network)?
-            .ok_or_else(|| StoreError::corrupt(&self.path, "it no longer holds any table"))
+        // Whatever was chosen at open: the journal read now is one this process wrote.
+        load::load(
+            db,
+            &self.path,
+            &self.location.dir,
+            &self.location.network,
+            load::LostJournal::Refuse,
+        )?
+        .ok_or_else(|| StoreError::corrupt(&self.path, "it no longer holds any table"))
     }
 
     /// Resumes writes if the disk has room and the database commits again.
