@@ -1088,30 +1088,52 @@ fn a_transfer_s_commit_appends_to_the_journal_and_leaves_the_database_alone() {
     assert_eq!(loaded.blocks.len(), 2);
 }
 
+/// Records `format` as the store format of the (closed) database `file`.
+fn set_format(file: &Path, format: &str) {
+    let db = redb::Database::create(file).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
+        txn.open_table(meta)
+            .unwrap()
+            .insert("format", format)
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
 #[test]
-fn a_journal_under_its_old_name_is_renamed_at_open() {
+fn a_format_3_store_is_upgraded_at_open_renaming_its_journal() {
     let _no_fork = no_fork();
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path());
     for n in 0..5 {
         store.write(vec![Op::AddPending(transfer(n))]).unwrap();
     }
-    // As the first builds with a journal left it: `pending-E.log`, and the
-    // journal of a fold a crash interrupted beside it.
+    // As format 3 left it: `pending-E.log`, the journal of a fold a crash
+    // interrupted beside it.
     let copy = copy_store(dir.path());
+    drop(store);
     let [journal] = &journals(copy.path())[..] else {
         panic!("one journal")
     };
     let old = journal.with_extension("log");
     std::fs::rename(journal, &old).unwrap();
     std::fs::write(copy.path().join("pending-9.log"), b"left by a fold").unwrap();
+    let file = copy.path().join(STORE_FILE);
+    set_format(&file, "3");
     assert!(journals(copy.path()).is_empty());
 
-    let (_copy_store, loaded) = open(copy.path());
+    let (copy_store, loaded) = open(copy.path());
     assert_eq!(loaded.pool, (0..5).map(transfer).collect::<Vec<_>>());
     assert_eq!(journals(copy.path()), vec![journal.clone()]);
     assert!(!old.exists());
     assert!(!copy.path().join("pending-9.log").exists());
+    drop(copy_store);
+    assert_eq!(
+        format_of(&file),
+        (node::store::FORMAT_VERSION.to_string(), false)
+    );
 }
 
 #[test]

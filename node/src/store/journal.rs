@@ -64,9 +64,7 @@ pub(super) const FOLD_AT: u64 = 8 << 20;
 /// A journal's file name is `PREFIX`, its epoch, `SUFFIX`.
 const PREFIX: &str = "pending-";
 const SUFFIX: &str = ".journal";
-/// The suffix the first builds with a journal used. A file named like a log
-/// invites an operator to delete it with the logs, and with it the transfers
-/// it holds; such a file is renamed at open.
+/// The suffix of store format 3 (see `migrate.rs`), which renames it.
 const OLD_SUFFIX: &str = ".log";
 
 /// The journal file of `epoch` in the data directory `dir`.
@@ -84,7 +82,7 @@ fn epoch_of(name: &str) -> Option<u64> {
 }
 
 /// Gives the journal of `epoch` its name if it still has the old one.
-fn rename_old(dir: &Path, epoch: u64) -> Result<(), StoreError> {
+pub(super) fn rename_old(dir: &Path, epoch: u64) -> Result<(), StoreError> {
     let old = dir.join(format!("{PREFIX}{epoch}{OLD_SUFFIX}"));
     let new = path(dir, epoch);
     if new.exists() || !old.exists() {
@@ -266,7 +264,6 @@ pub(super) struct Read {
 
 /// Reads the journal of `epoch` in `dir`; a missing or damaged one is [`StoreError::Corrupt`].
 pub(super) fn read(dir: &Path, epoch: u64) -> Result<Read, StoreError> {
-    rename_old(dir, epoch)?;
     let path = path(dir, epoch);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,

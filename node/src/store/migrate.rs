@@ -15,6 +15,14 @@
 //! Upgrading from format 2 creates the empty journal of epoch 0, then
 //! records format 3 and epoch 0 in one commit: after a crash between the
 //! two, the file is still format 2 and the upgrade runs again.
+//!
+//! Format 4 names the journal `pending-E.journal`: format 3 named it
+//! `pending-E.log`, a name that invites deleting it with the logs (and the
+//! transfers in it with it). Upgrading renames the file, syncs the
+//! directory, then records format 4: after a crash between the two, the
+//! file is still format 3 with its journal already renamed, and the upgrade
+//! runs again. A node that reads format 3 refuses a format 4 file with one
+//! line naming both formats, rather than missing its journal.
 
 use std::path::Path;
 
@@ -27,7 +35,7 @@ use super::{journal, StoreError};
 const POOL_V1: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("pool");
 
 /// Upgrades the store in `db` (in the data directory `dir`) to the current
-/// format if it is in format 1 or 2; leaves every other file (new, current
+/// format if it is in format 1, 2 or 3; leaves every other file (new, current
 /// or unknown format) to the checks that follow. Logs what it does.
 pub(super) fn upgrade(
     db: &Database,
@@ -47,6 +55,9 @@ pub(super) fn upgrade(
     }
     if format == "1" || format == "2" {
         upgrade_2_to_3(db, path, dir, expected)?;
+    }
+    if format == "1" || format == "2" || format == "3" {
+        upgrade_3_to_4(db, path, dir, expected)?;
     }
     Ok(())
 }
@@ -100,17 +111,44 @@ fn upgrade_2_to_3(
     schema::check_network(&db.begin_read().at(path)?, path, expected)?;
     tracing::info!(
         file = %path.display(),
-        "upgrading the store from format 2 to {FORMAT_VERSION}: adding the pending journal"
+        "upgrading the store from format 2 to 3: adding the pending journal"
     );
     drop(journal::Journal::create(dir, 0)?);
     let mut txn = db.begin_write().at(path)?;
     txn.set_two_phase_commit(true);
     {
         let mut meta = txn.open_table(META).at(path)?;
-        meta.insert("format", FORMAT_VERSION.to_string().as_str())
-            .at(path)?;
+        meta.insert("format", "3").at(path)?;
         meta.insert(JOURNAL_EPOCH, "0").at(path)?;
     }
+    txn.commit().at(path)?;
+    tracing::info!(file = %path.display(), "the store is now in format 3");
+    Ok(())
+}
+
+/// Format 3 to 4: the journal of the recorded epoch renamed from `.log` to `.journal`.
+fn upgrade_3_to_4(
+    db: &Database,
+    path: &Path,
+    dir: &Path,
+    expected: &NetworkId,
+) -> Result<(), StoreError> {
+    let epoch = {
+        let txn = db.begin_read().at(path)?;
+        schema::check_network(&txn, path, expected)?;
+        schema::journal_epoch(&txn, path)?
+    };
+    tracing::info!(
+        file = %path.display(),
+        "upgrading the store from format 3 to {FORMAT_VERSION}: renaming the pending journal"
+    );
+    journal::rename_old(dir, epoch)?;
+    let mut txn = db.begin_write().at(path)?;
+    txn.set_two_phase_commit(true);
+    txn.open_table(META)
+        .at(path)?
+        .insert("format", FORMAT_VERSION.to_string().as_str())
+        .at(path)?;
     txn.commit().at(path)?;
     tracing::info!(file = %path.display(), "the store is now in format {FORMAT_VERSION}");
     Ok(())

@@ -11,9 +11,9 @@ use super::codec;
 use super::StoreError;
 use crate::chain::{Block, BlockHash};
 
-/// The layout of the tables; a file recording another number is refused,
-/// except formats 1 and 2, which are upgraded at open (see `migrate.rs`).
-pub const FORMAT_VERSION: u32 = 3;
+/// The layout of the tables and files; a file recording another number is
+/// refused, except formats 1 to 3, which are upgraded at open (see `migrate.rs`).
+pub const FORMAT_VERSION: u32 = 4;
 /// The `meta` field naming the epoch of the pending journal that goes with
 /// the `pending` table (see `journal.rs`).
 pub(super) const JOURNAL_EPOCH: &str = "journal";
