@@ -189,3 +189,48 @@ async fn a_paused_chain_stream_blocks_neither_transfers_nor_mining() {
         "a new answer has the new block"
     );
 }
+
+#[actix_web::test]
+async fn a_client_that_stops_taking_the_chain_is_cut_off_and_its_snapshot_let_go() {
+    let stall = std::time::Duration::from_secs(1);
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::open_node_with(dir.path(), |config| {
+        config.chain.difficulty = 1;
+        config.node.stall_timeout = stall;
+    });
+    let app = app!(node);
+    grow(&node, BLOCKS).await;
+    let blocks: Vec<Block> = node.with_state(|s| s.all_blocks().unwrap());
+
+    // Pauses shorter than the timeout, between every two chunks: the whole answer.
+    let request = test::TestRequest::get().uri("/chain").to_request();
+    let mut body = test::call_service(&app, request).await.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = next_chunk(&mut body).await {
+        got.extend_from_slice(&chunk);
+        actix_web::rt::time::sleep(stall / 4).await;
+    }
+    assert!(got == expected(&blocks, 1, usize::MAX), "the whole chain");
+
+    // A client that takes the opening and one chunk of blocks, then nothing:
+    // its snapshot is let go, and the answer ends in an error, not in a
+    // finished body.
+    let request = test::TestRequest::get().uri("/chain").to_request();
+    let mut body = test::call_service(&app, request).await.into_body();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.extend_from_slice(&next_chunk(&mut body).await.expect("a chunk"));
+    }
+    actix_web::rt::time::sleep(stall * 3).await;
+    let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await;
+    let error = match next {
+        Some(Err(e)) => e.to_string(),
+        Some(Ok(chunk)) => panic!("{} more bytes after the stall", chunk.len()),
+        None => panic!("the body ended as if it were whole"),
+    };
+    assert!(error.contains("took nothing"), "{error}");
+    assert!(std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx))
+        .await
+        .is_none());
+    assert!(got.len() < expected(&blocks, 1, usize::MAX).len());
+}

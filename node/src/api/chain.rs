@@ -9,15 +9,25 @@
 //! only cut the connection short (the client sees an unfinished body); it
 //! is logged.
 //!
+//! A client that stops reading would keep its snapshot open for as long as
+//! its connection lives, and redb cannot reuse a page freed after a snapshot
+//! that is still open: the file would grow with every block meanwhile. So
+//! when a client takes no chunk for `node.stall_timeout_ms`, the snapshot
+//! is let go and the answer cut short.
+//!
 //! HTTP/1.1 clients get the body chunked. HTTP/1.0 has no chunked encoding
 //! (RFC 9112 §7.1): such a client gets the bytes as they are, ended by the
 //! server closing the connection, the one way 1.0 delimits a body whose
 //! length is not known in advance.
 
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
 use actix_web::http::Version;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::Stream;
+use tokio::time::Instant;
 
 use crate::store::{StoreError, StoreReader};
 
@@ -130,29 +140,66 @@ pub enum ChainStreamError {
     /// The task encoding a chunk panicked.
     #[error("encoding the chain stopped: {0}")]
     Stopped(#[from] tokio::task::JoinError),
+    /// The client took no chunk for this long: its snapshot was let go.
+    #[error("the client took nothing for {0:?}")]
+    Stalled(Duration),
 }
 
-/// The 200 answer carrying `body` as JSON, framed for `req`'s HTTP version.
-pub fn respond(req: &HttpRequest, body: ChainStream) -> HttpResponse {
+/// The 200 answer carrying `body` as JSON, framed for `req`'s HTTP version;
+/// cut short if the client takes no chunk for `stall`.
+pub fn respond(req: &HttpRequest, body: ChainStream, stall: Duration) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.content_type("application/json");
     let http_1_0 = req.version() == Version::HTTP_10;
     if http_1_0 {
         response.force_close();
     }
-    let mut response = response.streaming(stream(body));
+    let mut response = response.streaming(stream(body, stall));
     response.head_mut().no_chunking(http_1_0);
     response
+}
+
+/// Where a streamed answer's [`ChainStream`] is between chunks.
+enum Slot {
+    /// Waiting for the client to ask for the next chunk, since `since`.
+    Idle {
+        body: Box<ChainStream>,
+        since: Instant,
+    },
+    /// Making a chunk.
+    Busy,
+    /// Let go: the client took nothing for the stall timeout.
+    Released,
 }
 
 /// The body as a stream of chunks; each chunk that reads blocks is made on
 /// the blocking pool. An error ends the connection without finishing the
 /// body, so the client cannot take a cut answer for a whole one (for an
 /// HTTP/1.0 client, whose body ends with the connection, the JSON is left
-/// unclosed).
-fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, ChainStreamError>> {
-    futures_util::stream::unfold(Some(body), |body| async move {
-        let mut body = body?;
+/// unclosed). A watchdog lets the body (and its snapshot) go once the
+/// client has taken nothing for `stall`.
+fn stream(
+    body: ChainStream,
+    stall: Duration,
+) -> impl Stream<Item = Result<Bytes, ChainStreamError>> {
+    let slot = Arc::new(Mutex::new(Slot::Idle {
+        body: Box::new(body),
+        since: Instant::now(),
+    }));
+    tokio::spawn(watch(Arc::downgrade(&slot), stall));
+    futures_util::stream::unfold(Some(slot), move |slot| async move {
+        let slot = slot?;
+        let taken = std::mem::replace(&mut *lock(&slot), Slot::Busy);
+        let mut body = match taken {
+            Slot::Idle { body, .. } => *body,
+            Slot::Busy | Slot::Released => {
+                tracing::warn!(
+                    stall_ms = stall.as_millis() as u64,
+                    "a client took no part of a streamed chain for too long: the answer is cut short"
+                );
+                return Some((Err(ChainStreamError::Stalled(stall)), None));
+            }
+        };
         let made = if body.reads_blocks() {
             tokio::task::spawn_blocking(move || {
                 let chunk = body.next_chunk();
@@ -170,11 +217,44 @@ fn stream(body: ChainStream) -> impl Stream<Item = Result<Bytes, ChainStreamErro
             Err(e) => (None, Err(e)),
         };
         match chunk {
-            Ok(bytes) => Some((Ok(Bytes::from(bytes)), body)),
+            Ok(bytes) => {
+                if let Some(body) = body {
+                    *lock(&slot) = Slot::Idle {
+                        body: Box::new(body),
+                        since: Instant::now(),
+                    };
+                }
+                Some((Ok(Bytes::from(bytes)), Some(slot)))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the /chain answer is cut short");
                 Some((Err(e), None))
             }
         }
     })
+}
+
+fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Lets the body in `slot` go once it has waited `stall` for the client;
+/// ends when the answer does (the stream, the slot's owner, is dropped).
+async fn watch(slot: Weak<Mutex<Slot>>, stall: Duration) {
+    let mut deadline = Instant::now() + stall;
+    loop {
+        tokio::time::sleep_until(deadline).await;
+        let Some(slot) = slot.upgrade() else { return };
+        let mut slot = lock(&slot);
+        match &*slot {
+            Slot::Idle { since, .. } if since.elapsed() >= stall => {
+                // Dropping the body closes its snapshot.
+                *slot = Slot::Released;
+                return;
+            }
+            Slot::Idle { since, .. } => deadline = *since + stall,
+            Slot::Busy => deadline = Instant::now() + stall,
+            Slot::Released => return,
+        }
+    }
 }

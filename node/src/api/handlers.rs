@@ -78,7 +78,12 @@ pub async fn chain(
     };
     // From the store, not memory: no state lock, and only what is committed.
     let reader = node.chain_reader().await?;
-    Ok(chain::respond(&req, ChainStream::new(reader, from, limit)))
+    let stall = node.config().node.stall_timeout;
+    Ok(chain::respond(
+        &req,
+        ChainStream::new(reader, from, limit),
+        stall,
+    ))
 }
 
 /// `GET /transactions`: the pending pool, oldest first.
@@ -292,7 +297,7 @@ pub async fn resolve(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResp
     closing.push(b'}');
     let reader = node.chain_reader().await?;
     let body = ChainStream::whole(reader, opening, closing);
-    Ok(chain::respond(&req, body))
+    Ok(chain::respond(&req, body, node.config().node.stall_timeout))
 }
 
 /// `GET /secret`: the node's secret, for loopback callers only.

@@ -168,6 +168,15 @@ const KEYS: &[KeySpec] = &[
         note: no_note,
     },
     KeySpec {
+        path: "node.stall_timeout_ms",
+        set: |b, raw| {
+            b.config.node.stall_timeout = Duration::from_millis(whole_in(raw, 1, 3_600_000)?);
+            Ok(())
+        },
+        show: |c| c.node.stall_timeout.as_millis().to_string(),
+        note: no_note,
+    },
+    KeySpec {
         path: "node.log_format",
         set: |b, raw| {
             b.config.node.log_format = super::LogFormat::parse(text(raw)?)?;

@@ -113,6 +113,10 @@ pub struct NodeSettings {
     pub miner_threads: usize,
     /// Largest accepted request body, in bytes; `>= 1`.
     pub max_body_bytes: usize,
+    /// How long a streamed chain (`/chain`, `/nodes/resolve`) waits for its
+    /// client to take the next part before it is cut short and its store
+    /// snapshot let go (`node.stall_timeout_ms`).
+    pub stall_timeout: Duration,
     /// The URL other nodes reach this one at (`node.public_url`), when set;
     /// see [`Config::public_url`] for the default.
     pub public_url: Option<PeerAddr>,
@@ -217,6 +221,7 @@ impl Default for Config {
                 max_pool: 10_000,
                 miner_threads: core_count(),
                 max_body_bytes: 65_536,
+                stall_timeout: Duration::from_secs(60),
                 public_url: None,
                 log_format: LogFormat::Text,
             },

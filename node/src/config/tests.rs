@@ -126,6 +126,7 @@ fn every_key_has_a_working_environment_variable() {
         ("SIGCHAIN_MAX_POOL", "11"),
         ("SIGCHAIN_MINER_THREADS", "3"),
         ("SIGCHAIN_MAX_BODY_BYTES", "1024"),
+        ("SIGCHAIN_STALL_TIMEOUT_MS", "1500"),
         ("SIGCHAIN_PUBLIC_URL", "http://node-a.example:5005"),
         ("SIGCHAIN_LOG_FORMAT", "json"),
         ("SIGCHAIN_INITIAL_PEERS", "http://a:1, b:2 a:1"),
@@ -152,6 +153,7 @@ fn every_key_has_a_working_environment_variable() {
     assert_eq!(config.node.max_pool, 11);
     assert_eq!(config.node.miner_threads, 3);
     assert_eq!(config.node.max_body_bytes, 1024);
+    assert_eq!(config.node.stall_timeout, Duration::from_millis(1500));
     let peers: Vec<&str> = config
         .peers
         .initial_peers
