@@ -654,18 +654,7 @@ fn a_store_of_a_format_this_node_does_not_know_is_refused_and_left_alone() {
     let file = store.path().to_owned();
     drop(store);
     let unknown = (node::store::FORMAT_VERSION + 1).to_string();
-    {
-        let db = redb::Database::create(&file).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let meta: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("meta");
-            txn.open_table(meta)
-                .unwrap()
-                .insert("format", unknown.as_str())
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    set_format(&file, &unknown);
     let err = open_err(dir.path());
     assert!(matches!(err, StoreError::Format { .. }), "{err:?}");
     let message = err.to_string();
