@@ -114,14 +114,7 @@ fn upgrade_2_to_3(
         "upgrading the store from format 2 to 3: adding the pending journal"
     );
     drop(journal::Journal::create(dir, 0)?);
-    let mut txn = db.begin_write().at(path)?;
-    txn.set_two_phase_commit(true);
-    {
-        let mut meta = txn.open_table(META).at(path)?;
-        meta.insert("format", "3").at(path)?;
-        meta.insert(JOURNAL_EPOCH, "0").at(path)?;
-    }
-    txn.commit().at(path)?;
+    record(db, path, &[("format", "3"), (JOURNAL_EPOCH, "0")])?;
     tracing::info!(file = %path.display(), "the store is now in format 3");
     Ok(())
 }
@@ -143,13 +136,21 @@ fn upgrade_3_to_4(
         "upgrading the store from format 3 to {FORMAT_VERSION}: renaming the pending journal"
     );
     journal::rename_old(dir, epoch)?;
-    let mut txn = db.begin_write().at(path)?;
-    txn.set_two_phase_commit(true);
-    txn.open_table(META)
-        .at(path)?
-        .insert("format", FORMAT_VERSION.to_string().as_str())
-        .at(path)?;
-    txn.commit().at(path)?;
+    record(db, path, &[("format", &FORMAT_VERSION.to_string())])?;
     tracing::info!(file = %path.display(), "the store is now in format {FORMAT_VERSION}");
     Ok(())
+}
+
+/// Writes `fields` into `meta` in one two-phase commit: the step that
+/// makes an upgrade count, after every file it needs is in place.
+fn record(db: &Database, path: &Path, fields: &[(&str, &str)]) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().at(path)?;
+    txn.set_two_phase_commit(true);
+    {
+        let mut meta = txn.open_table(META).at(path)?;
+        for &(key, value) in fields {
+            meta.insert(key, value).at(path)?;
+        }
+    }
+    txn.commit().at(path)
 }

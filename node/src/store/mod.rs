@@ -54,7 +54,8 @@
 //! - `load.rs`: reading everything stored into [`Loaded`] at start-up.
 //! - `read.rs`: [`StoreReader`], a snapshot of what is committed, read beside
 //!   the writer (the database handle and address book they share).
-//! - `writer.rs`: the group-committing writer thread and applying each [`Op`];
+//! - `writer.rs`: the group-committing writer thread; `writer/sinks.rs`:
+//!   applying each [`Op`] to the tables or the journal's frame;
 //!   `writer/recover.rs`: its way back from a failed commit.
 //! - `codec.rs`: the stored byte form of blocks and pool entries.
 //! - `error.rs`: [`StoreError`].

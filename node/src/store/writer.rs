@@ -1,8 +1,10 @@
 //! The writer thread: it drains queued requests into one commit (group commit), refusing requests that do not fit the stored chain; a commit of pool changes only is a frame appended to the pending journal, any other is a redb write transaction that applies each [`Op`] to the tables and folds the journal in; after a failed commit it refuses writes until the stored state was reloaded and a probe passes.
 
 mod recover;
+mod sinks;
 
 pub use recover::PROBE_FILE;
+use sinks::{add_pending, remove_pending, JournalSink, Tables};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redb::{Database, Table};
+use redb::Database;
 
 use tokio::sync::oneshot;
 use wallet::Signature;
@@ -465,150 +467,6 @@ impl Writer {
         if let Err(e) = std::fs::remove_file(&old) {
             tracing::warn!(file = %old.display(), error = %e, "cannot remove a folded pending journal");
         }
-        Ok(())
-    }
-}
-
-/// Where a commit's pool changes go: the `pending` table, or the journal's frame.
-trait PoolSink {
-    /// Stores `tx` under arrival number `seq`.
-    fn put(&mut self, seq: u64, tx: &Transaction) -> Result<(), StoreError>;
-    /// Removes the entry under `seq`.
-    fn take(&mut self, seq: u64) -> Result<(), StoreError>;
-}
-
-/// Adds `tx` to the pool under the next arrival number, in place of an
-/// entry with the same signature.
-fn add_pending(
-    arrivals: &mut Arrivals,
-    sink: &mut impl PoolSink,
-    tx: &Transaction,
-) -> Result<(), StoreError> {
-    let signature = tx
-        .signature()
-        .expect("requests with unsigned pending entries were rejected");
-    let (seq, replaced) = arrivals.arrive(signature);
-    if let Some(old) = replaced {
-        sink.take(old)?;
-    }
-    sink.put(seq, tx)
-}
-
-/// Removes pool entries by signature; absent ones are ignored.
-fn remove_pending(
-    arrivals: &mut Arrivals,
-    sink: &mut impl PoolSink,
-    signatures: &[Signature],
-) -> Result<(), StoreError> {
-    for signature in signatures {
-        if let Some(seq) = arrivals.leave(signature) {
-            sink.take(seq)?;
-        }
-    }
-    Ok(())
-}
-
-/// A journal commit's frame, and what the writer keeps of the journal's epoch.
-struct JournalSink<'w> {
-    frame: &'w mut Frame,
-    journaled: &'w mut BTreeMap<u64, Transaction>,
-    unbased: &'w mut Vec<u64>,
-}
-
-impl PoolSink for JournalSink<'_> {
-    fn put(&mut self, seq: u64, tx: &Transaction) -> Result<(), StoreError> {
-        self.frame.add(seq, tx);
-        self.journaled.insert(seq, tx.clone());
-        Ok(())
-    }
-
-    fn take(&mut self, seq: u64) -> Result<(), StoreError> {
-        if self.journaled.remove(&seq).is_none() {
-            self.unbased.push(seq);
-        }
-        self.frame.remove(seq);
-        Ok(())
-    }
-}
-
-/// The tables one commit changes, and the tip as it will be once it is durable.
-struct Tables<'txn, 'w> {
-    blocks: Table<'txn, u64, &'static [u8]>,
-    pending: Table<'txn, u64, &'static [u8]>,
-    peers: Table<'txn, &'static str, u64>,
-    encoder: &'w mut codec::Encoder,
-    path: &'w Path,
-    tip: u64,
-}
-
-impl PoolSink for Tables<'_, '_> {
-    fn put(&mut self, seq: u64, tx: &Transaction) -> Result<(), StoreError> {
-        self.pending
-            .insert(seq, self.encoder.transaction(tx).as_slice())
-            .at(self.path)?;
-        Ok(())
-    }
-
-    fn take(&mut self, seq: u64) -> Result<(), StoreError> {
-        self.pending.remove(seq).at(self.path)?;
-        Ok(())
-    }
-}
-
-impl Tables<'_, '_> {
-    /// Writes the journal's changes into the `pending` table.
-    fn fold(
-        &mut self,
-        journaled: &BTreeMap<u64, Transaction>,
-        unbased: &[u64],
-    ) -> Result<(), StoreError> {
-        for &seq in unbased {
-            self.take(seq)?;
-        }
-        for (&seq, tx) in journaled {
-            self.put(seq, tx)?;
-        }
-        Ok(())
-    }
-
-    /// Applies `op`, numbering pool entries with `arrivals`.
-    fn apply(&mut self, op: &Op, arrivals: &mut Arrivals) -> Result<(), StoreError> {
-        match op {
-            Op::AppendBlock { block, mined } => {
-                self.put_block(block)?;
-                remove_pending(arrivals, self, mined)
-            }
-            Op::AddPending(tx) => add_pending(arrivals, self, tx),
-            Op::RemovePending(signatures) => remove_pending(arrivals, self, signatures),
-            Op::ReplaceChain { keep, blocks, pool } => {
-                for index in keep + 1..=self.tip {
-                    self.blocks.remove(index).at(self.path)?;
-                }
-                self.tip = *keep;
-                for block in blocks {
-                    self.put_block(block)?;
-                }
-                self.pending.retain(|_, _| false).at(self.path)?;
-                arrivals.clear();
-                pool.iter()
-                    .try_for_each(|tx| add_pending(arrivals, self, tx))
-            }
-            Op::SetPeers(list) => {
-                self.peers.retain(|_, _| false).at(self.path)?;
-                for (at, peer) in (0u64..).zip(list) {
-                    self.peers.insert(peer.as_str(), at).at(self.path)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Stores `block` under its index, which becomes the tip.
-    fn put_block(&mut self, block: &Block) -> Result<(), StoreError> {
-        self.blocks
-            .insert(block.index, self.encoder.block(block).as_slice())
-            .at(self.path)?;
-        self.tip = block.index;
         Ok(())
     }
 }
