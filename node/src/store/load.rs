@@ -26,7 +26,7 @@ pub struct Loaded {
 }
 
 /// What opening does with a pending journal that is missing, or that it
-/// cannot read or fit to the database (see [`journal::read`]).
+/// cannot read or fit to the database (see `journal.rs`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LostJournal {
     /// Refuses to open: the journal holds acknowledged transfers.
